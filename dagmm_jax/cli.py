@@ -1,0 +1,36 @@
+"""The shared command line of ``scripts/train.py`` and ``scripts/reproduce.py``."""
+import pathlib
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from dagmm_jax import experiment
+
+
+def run(default_seeds: int) -> None:
+  """Parses ``--config``, ``--workdir`` and ``--seeds``; runs ``train_and_evaluate``.
+
+  ``--seeds`` overrides ``config.num_seeds`` (seeds config.seed, config.seed + 1, ...);
+  every config field can be overridden as ``--config.FIELD=VALUE``.
+  """
+  config_flag = config_flags.DEFINE_config_file('config', None, 'Experiment config file.',
+                                                lock_config=True)
+  workdir = flags.DEFINE_string('workdir', None, 'Directory for checkpoints, logs and results; '
+                                'rerun with the same one to resume.')
+  seeds = flags.DEFINE_integer('seeds', default_seeds, 'Number of seeds trained together.')
+  flags.mark_flags_as_required(['config', 'workdir'])
+
+  def main(argv):
+    if len(argv) > 1:
+      raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+    logging.set_verbosity(logging.INFO)
+    # orbax logs every checkpoint step at INFO; keep the progress lines readable.
+    logging.get_absl_handler().addFilter(lambda r: 'orbax' not in r.pathname)
+    config = config_flag.value
+    with config.unlocked():
+      config.num_seeds = seeds.value
+    results = experiment.train_and_evaluate(config, workdir.value)
+    print((pathlib.Path(workdir.value) / 'results.md').read_text())
+    return 0 if results['summary']['trained']['n'] > 0 else 1
+
+  app.run(main)

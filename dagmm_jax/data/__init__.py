@@ -1,0 +1,109 @@
+"""Data layer of dagmm-jax: data sets, evaluation protocols and feature scaling.
+
+Public API::
+
+  DataError                      every bad-input error (a ValueError)
+  Dataset(name, x, y)            x: [N, D] float32 raw features, y: [N] int8, 1 = anomaly
+  load_dataset(name)             'kddcup99', 'kddcup99_rev', 'thyroid', 'arrhythmia'
+  Split(train_idx, test_idx)     sorted int64 row indices
+  make_split(y, protocol, seed, max_anomalies=None)   protocols 'paper', 'goad'
+  Scaler(shift, scale)           x_scaled = (x - shift) / scale
+  fit_scaler(x_train, method)    methods 'none', 'minmax', 'zscore'; scaler.apply(x)
+
+Also: parse_kddcup(path), load_mat(path), resolve_file(name), sha256_of(path),
+get_builder(name) (the TFDS builder behind a data set), DATASETS, PROTOCOLS,
+SCALING_METHODS. Prepared TFDS data: $DAGMM_TFDS_DIR (default
+~/tensorflow_datasets); raw files: $DAGMM_DATA_DIR or a checksummed download
+into $DAGMM_CACHE_DIR (see download.py).
+
+Label semantics (paper, sec. 4): in 'kddcup99' the 'normal.' traffic rows are
+the anomaly class (y = 1); 'kddcup99_rev' reverses this (y = 1 for attacks;
+the paper's draw of 24,319 attack rows is ``make_split(..., max_anomalies=24319)``).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from dagmm_jax.data.download import DataError, resolve_file, sha256_of
+from dagmm_jax.data.kddcup99 import Kddcup99Blocks, parse_kddcup
+from dagmm_jax.data.odds import ArrayBlockBuilder, OddsMat, load_mat, read_blocks, tfds_dir
+from dagmm_jax.data.protocols import (
+  PROTOCOLS,
+  SCALING_METHODS,
+  Scaler,
+  Split,
+  fit_scaler,
+  make_split,
+)
+
+__all__ = [
+  "DATASETS", "DataError", "Dataset", "PROTOCOLS", "SCALING_METHODS", "Scaler",
+  "Split", "fit_scaler", "get_builder", "load_dataset", "load_mat", "make_split",
+  "parse_kddcup", "resolve_file", "sha256_of",
+]
+
+
+class Dataset(NamedTuple):
+  """A whole data set: raw (unscaled) features and anomaly labels."""
+
+  name: str
+  x: np.ndarray  # [N, D] float32, read-only
+  y: np.ndarray  # [N] int8, 1 = anomaly class, 0 = normal class; read-only
+
+
+def _kdd() -> ArrayBlockBuilder:
+  return Kddcup99Blocks(data_dir=str(tfds_dir()))
+
+
+def _odds(config: str) -> Callable[[], ArrayBlockBuilder]:
+  return lambda: OddsMat(config=config, data_dir=str(tfds_dir()))
+
+
+def _flip(y: np.ndarray) -> np.ndarray:
+  return (1 - y).astype(np.int8)
+
+
+# Stored y is already "1 = anomaly" for these (for KDD: is_normal_traffic,
+# and the 'normal.' rows are the paper's anomaly class).
+_BUILDERS: dict[str, Callable[[], ArrayBlockBuilder]] = {
+  "kddcup99": _kdd,
+  "thyroid": _odds("thyroid"),
+  "arrhythmia": _odds("arrhythmia"),
+}
+# Data sets that reuse another one's x with relabelled y.
+_RELABELLED: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
+  "kddcup99_rev": ("kddcup99", _flip),  # attacks are the anomalies
+}
+DATASETS: tuple[str, ...] = (*_BUILDERS, *_RELABELLED)
+
+
+def get_builder(name: str) -> ArrayBlockBuilder:
+  """The TFDS builder that stores data set ``name`` (for a relabelled set, its base)."""
+  base = _RELABELLED[name][0] if name in _RELABELLED else name
+  if base not in _BUILDERS:
+    raise ValueError(f"unknown dataset {name!r}; known datasets: {list(DATASETS)}")
+  return _BUILDERS[base]()
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+  array.flags.writeable = False
+  return array
+
+
+@functools.lru_cache(maxsize=None)
+def load_dataset(name: str) -> Dataset:
+  """Load a data set by name (prepared with TFDS on first use, cached in-process).
+
+  The returned arrays are read-only because they are shared between callers
+  ('kddcup99' and 'kddcup99_rev' share the same x).
+  """
+  if name in _RELABELLED:
+    base, relabel = _RELABELLED[name]
+    data = load_dataset(base)
+    return Dataset(name=name, x=data.x, y=_read_only(relabel(data.y)))
+  x, y = read_blocks(get_builder(name))
+  return Dataset(name=name, x=_read_only(x), y=_read_only(y))

@@ -1,0 +1,184 @@
+"""``train_and_evaluate(config, workdir)``: data -> training -> scoring -> results.
+
+Seeds ``config.seed .. config.seed + config.num_seeds - 1`` train together in
+one compiled program (``config.seed_chunk`` bounds how many at once). Each
+chunk is resumable: its training state is checkpointed with orbax under
+``workdir/checkpoints/chunk_<i>`` and its finished results are written to
+``workdir/chunks/chunk_<i>.json``; a rerun with the same workdir picks up where
+the last one stopped.
+"""
+import json
+import pathlib
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import logging
+
+from dagmm_jax import checkpoint, evaluate, inference, regularizers, report, train
+from dagmm_jax.data import Dataset, load_dataset, make_split, fit_scaler
+from dagmm_jax.model import build_net
+
+METRICS = ('precision', 'recall', 'f1', 'auroc', 'auprc')
+
+
+class EvalSet:
+  """Per-seed splits and scalers, as padded device arrays plus host labels."""
+
+  def __init__(self, config: ml_collections.ConfigDict, data: Dataset, seeds: list[int]):
+    splits = [make_split(data.y, config.protocol, s, config.max_anomalies or None) for s in seeds]
+    scalers = [fit_scaler(data.x[sp.train_idx], config.scaling) for sp in splits]
+    dtype = jnp.dtype(config.dtype)
+    self.test_labels = [data.y[sp.test_idx] for sp in splits]
+    self.n_test = [len(sp.test_idx) for sp in splits]
+    self.train = train.TrainData(
+        x=jnp.asarray(data.x, dtype),
+        train_idx=jnp.asarray(_pad([sp.train_idx for sp in splits])),
+        n_train=jnp.asarray([len(sp.train_idx) for sp in splits], jnp.int32),
+        shift=jnp.asarray(np.stack([s.shift for s in scalers]), dtype),
+        scale=jnp.asarray(np.stack([s.scale for s in scalers]), dtype))
+    self.test_idx = jnp.asarray(_pad([sp.test_idx for sp in splits]))
+
+
+def _pad(index_arrays: list[np.ndarray]) -> np.ndarray:
+  """Stacks index arrays of different lengths, padding with row 0."""
+  out = np.zeros((len(index_arrays), max(len(a) for a in index_arrays)), np.int32)
+  for i, a in enumerate(index_arrays):
+    out[i, :len(a)] = a
+  return out
+
+
+def make_score_fn(config: ml_collections.ConfigDict):
+  """Jitted, seed-vmapped ``(params, TrainData, test_idx) -> inference.Scored``."""
+  net = build_net(config)
+  reg = regularizers.get_regularizer(config.gmm.regularizer)
+
+  def score(params, x, train_idx, n_train, test_idx, shift, scale):
+    return inference.fit_and_score(net, reg, params, x, train_idx, n_train, test_idx, shift, scale)
+
+  vmapped = jax.vmap(score, in_axes=(0, None, 0, 0, 0, 0, 0))
+  return jax.jit(lambda params, d, test_idx: vmapped(
+      params, d.x, d.train_idx, d.n_train, test_idx, d.shift, d.scale))
+
+
+def seed_metrics(config: ml_collections.ConfigDict, labels: np.ndarray,
+                 energies: np.ndarray) -> tuple[dict[str, float] | None, str | None]:
+  """Metrics of one seed, or ``(None, reason)`` when its energies are not finite."""
+  bad = int(np.sum(~np.isfinite(energies)))
+  if bad:
+    return None, f'final GMM fit: {bad} of {energies.size} test energies are not finite'
+  k = int(labels.sum()) if config.protocol == 'goad' else int(round(config.rho * labels.size))
+  return evaluate.evaluate_scores(labels, energies, k), None
+
+
+def _score_all(config, score_fn, params, evalset: EvalSet) -> tuple[list, Any]:
+  scored = jax.device_get(score_fn(params, evalset.train, evalset.test_idx))
+  results = [seed_metrics(config, lab, scored.energies[i, :n])
+             for i, (lab, n) in enumerate(zip(evalset.test_labels, evalset.n_test))]
+  return results, scored
+
+
+def run_chunk(config: ml_collections.ConfigDict, data: Dataset, seeds: list[int],
+              workdir: pathlib.Path, chunk: int) -> list[dict[str, Any]]:
+  """Trains and evaluates one chunk of seeds; returns one result dict per seed."""
+  evalset = EvalSet(config, data, seeds)
+  score_fn = make_score_fn(config)
+  state = train.init_state(config, seeds, data.x.shape[1])
+  untrained, _ = _score_all(config, score_fn, state.params, evalset)
+
+  mngr = checkpoint.manager(workdir / 'checkpoints' / f'chunk_{chunk}')
+  restored = checkpoint.restore_latest(mngr, state)
+  if restored is not None:
+    state = restored
+    logging.info('chunk %d: resuming from epoch %d', chunk, int(state.epoch))
+  log_path = workdir / 'metrics.jsonl'
+  num_epochs = config.num_epochs
+
+  def on_epoch(epoch, m, seconds, st):
+    failed = np.asarray(st.failed_step) >= 0
+    record = {'chunk': chunk, 'epoch': epoch, 'seconds': seconds, 'seeds': seeds,
+              **{k: np.asarray(v).tolist() for k, v in m._asdict().items()},
+              'failed': failed.tolist()}
+    with open(log_path, 'a') as f:
+      f.write(json.dumps(record) + '\n')
+    if epoch == 1 or epoch % max(1, num_epochs // 20) == 0 or epoch == num_epochs:
+      ok = ~failed
+      logging.info('chunk %d epoch %d/%d  loss %.4f (recon %.4f, energy %.4f, P %.2f)  '
+                   '%.2f s/epoch  failed seeds %d/%d', chunk, epoch, num_epochs,
+                   np.mean(m.loss[ok]) if ok.any() else np.nan,
+                   np.mean(m.reconstruction[ok]) if ok.any() else np.nan,
+                   np.mean(m.energy[ok]) if ok.any() else np.nan,
+                   np.mean(m.penalty[ok]) if ok.any() else np.nan,
+                   seconds, failed.sum(), len(seeds))
+
+  state = train.fit(config, state, evalset.train, on_epoch=on_epoch, ckpt_mngr=mngr)
+  trained, scored = _score_all(config, score_fn, state.params, evalset)
+  state = jax.device_get(state)
+
+  runs = []
+  for i, seed in enumerate(seeds):
+    metrics, reason = trained[i]
+    if state.failed_step[i] >= 0:
+      metrics, reason = None, (f'non-finite loss or gradient at epoch {state.failed_epoch[i] + 1}, '
+                               f'step {state.failed_step[i]}')
+    base, base_reason = untrained[i]
+    runs.append({'seed': seed, **(metrics or {m: None for m in METRICS}),
+                 'failed': reason is not None, 'failure': reason,
+                 'n_train': int(evalset.train.n_train[i]), 'n_test': evalset.n_test[i],
+                 'untrained': {**(base or {m: None for m in METRICS}), 'failed': base is None,
+                               'failure': base_reason}})
+  final = {'params': state.params, 'gmm': scored.gmm_params._asdict(),
+           'threshold': np.asarray([np.nan if r.get('threshold') is None else r['threshold'] for r in runs])}
+  checkpoint.save(checkpoint.manager(workdir / 'final' / f'chunk_{chunk}', 1), 0, final)
+  return runs
+
+
+def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
+  """Mean and std (over seeds that did not fail) of every metric, trained and untrained."""
+  def stats(rows):
+    ok = [r for r in rows if not r['failed']]
+    out = {'n': len(ok), 'n_failed': len(rows) - len(ok)}
+    for m in METRICS:
+      vals = np.asarray([r[m] for r in ok], float)
+      out[m] = {'mean': float(vals.mean()) if ok else None, 'std': float(vals.std()) if ok else None}
+    return out
+  return {'trained': stats(runs), 'untrained': stats([r['untrained'] for r in runs])}
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+  """Runs every seed of ``config``; writes ``results.json`` and ``results.md`` in workdir."""
+  if config.dtype == 'float64':
+    jax.config.update('jax_enable_x64', True)
+  workdir = pathlib.Path(workdir)
+  workdir.mkdir(parents=True, exist_ok=True)
+  start = time.perf_counter()
+  data = load_dataset(config.dataset)
+  logging.info('loaded %s: %d rows x %d features, %d anomalies (%.1f s)', config.dataset,
+               *data.x.shape, int(data.y.sum()), time.perf_counter() - start)
+  seeds = list(range(config.seed, config.seed + config.num_seeds))
+  size = config.seed_chunk or len(seeds)
+  runs, previous_wall = [], 0.0
+  for chunk, lo in enumerate(range(0, len(seeds), size)):
+    chunk_seeds = seeds[lo:lo + size]
+    path = workdir / 'chunks' / f'chunk_{chunk}.json'
+    if path.exists() and (done := json.loads(path.read_text()))['seeds'] == chunk_seeds:
+      logging.info('chunk %d (seeds %s) already done, reusing %s', chunk, chunk_seeds, path)
+      runs += done['runs']
+      previous_wall += done['wall_time_s']
+      continue
+    t0 = time.perf_counter()
+    chunk_runs = run_chunk(config, data, chunk_seeds, workdir, chunk)
+    checkpoint.write_json(path, {'seeds': chunk_seeds, 'runs': chunk_runs,
+                                 'wall_time_s': time.perf_counter() - t0})
+    runs += chunk_runs
+  results = {'dataset': config.dataset, 'protocol': config.protocol,
+             'config': config.to_dict(), 'seeds': seeds,
+             'wall_time_s': time.perf_counter() - start + previous_wall,
+             'devices': [str(d) for d in jax.devices()],
+             'runs': runs, 'summary': summarize(runs)}
+  checkpoint.write_json(workdir / 'results.json', results)
+  checkpoint.write_text(workdir / 'results.md', report.results_markdown(results))
+  return results

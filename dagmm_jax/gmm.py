@@ -1,0 +1,85 @@
+"""The Gaussian mixture of DAGMM: fit from memberships (eq. 5), energy (eq. 6).
+
+Everything here is a pure jittable function of arrays; it knows nothing about
+networks. Shapes: ``z`` is ``[N, D]``, ``gamma`` is ``[N, K]``.
+"""
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.scipy.linalg import cho_factor, solve_triangular
+from jax.scipy.special import logsumexp
+
+
+class GMMParams(NamedTuple):
+  """Mixture weights ``phi [K]``, means ``mu [K, D]``, covariances ``cov [K, D, D]``."""
+  phi: jnp.ndarray
+  mu: jnp.ndarray
+  cov: jnp.ndarray
+
+
+def fit_gmm(z: jnp.ndarray, gamma: jnp.ndarray,
+            weights: jnp.ndarray | None = None) -> GMMParams:
+  """Maximum-likelihood mixture parameters given soft memberships (paper eq. 5).
+
+  ``weights [N]`` (0/1) masks out padding rows. Every division by a membership
+  sum is guarded (floored at the dtype's epsilon): a component whose
+  memberships sum to zero gets ``phi = 0``, a zero mean and a zero covariance
+  instead of NaN, and finite gradients.
+  """
+  if weights is not None:
+    gamma = gamma * weights[:, None].astype(gamma.dtype)
+    n = jnp.sum(weights).astype(gamma.dtype)
+  else:
+    n = jnp.asarray(z.shape[0], gamma.dtype)
+  nk = jnp.sum(gamma, axis=0)                                   # [K]
+  phi = nk / jnp.maximum(n, 1.0)
+  denom = jnp.maximum(nk, jnp.finfo(gamma.dtype).eps)
+  mu = (gamma.T @ z) / denom[:, None]                           # [K, D]
+  centered = z[None, :, :] - mu[:, None, :]                     # [K, N, D]
+  cov = jnp.einsum('nk,kni,knj->kij', gamma, centered, centered) / denom[:, None, None]
+  return GMMParams(phi, mu, cov)
+
+
+def regularize(params: GMMParams, regularizer: Callable[[jnp.ndarray], jnp.ndarray]) -> GMMParams:
+  """Applies a covariance regularizer (see ``regularizers.py``) to every component."""
+  return params._replace(cov=regularizer(params.cov))
+
+
+def _component_log_density(z: jnp.ndarray, mu: jnp.ndarray, cov: jnp.ndarray) -> jnp.ndarray:
+  """log N(z; mu, cov) for one component via Cholesky; NaN where Cholesky fails."""
+  d = z.shape[-1]
+  chol, lower = cho_factor(cov, lower=True)
+  white = solve_triangular(chol, (z - mu).T, lower=lower)      # [D, N]
+  maha = jnp.sum(white * white, axis=0)
+  log_det = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol)))
+  return -0.5 * (maha + log_det + d * jnp.log(2.0 * jnp.pi).astype(z.dtype))
+
+
+def component_log_densities(z: jnp.ndarray, params: GMMParams) -> jnp.ndarray:
+  """``[N, K]`` log densities of every sample under every component (vmap over K)."""
+  per_k = jax.vmap(_component_log_density, in_axes=(None, 0, 0))(z, params.mu, params.cov)
+  return per_k.T
+
+
+def energy(z: jnp.ndarray, params: GMMParams) -> jnp.ndarray:
+  """Sample energy ``E(z) = -log sum_k phi_k N(z; mu_k, Sigma_k)`` (eq. 6), ``[N]``.
+
+  Computed in log space with ``logsumexp`` over components. A component with
+  ``phi_k = 0`` contributes nothing (its log weight is floored at the dtype's
+  smallest normal number so that its gradient stays finite). A failed Cholesky
+  gives NaN, which callers detect (see ``train.py``); it is never replaced.
+  """
+  log_phi = jnp.log(jnp.maximum(params.phi, jnp.finfo(params.phi.dtype).tiny))
+  return -logsumexp(component_log_densities(z, params) + log_phi[None, :], axis=1)
+
+
+def covariance_penalty(cov: jnp.ndarray) -> jnp.ndarray:
+  """The paper's ``P(Sigma) = sum_k sum_j 1 / Sigma_k[j, j]``."""
+  return jnp.sum(1.0 / jnp.diagonal(cov, axis1=-2, axis2=-1))
+
+
+def cholesky_ok(cov: jnp.ndarray) -> jnp.ndarray:
+  """``[K]`` booleans: whether each covariance has a finite Cholesky factor."""
+  chol = jnp.linalg.cholesky(cov)
+  return jnp.all(jnp.isfinite(chol), axis=(-2, -1))

@@ -1,0 +1,49 @@
+"""Test-time computation: embeddings over a whole set, the final GMM fit, energies.
+
+Each function handles one seed; callers ``vmap`` over seeds. Rows are processed
+in chunks with ``lax.map`` so that memory stays bounded on large sets.
+"""
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from dagmm_jax import gmm
+from dagmm_jax.model import DAGMMNet
+
+CHUNK = 4096
+
+
+def embed(net: DAGMMNet, params: Any, x: jnp.ndarray, rows: jnp.ndarray,
+          shift: jnp.ndarray, scale: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+  """``(z, gamma)`` (dropout off) for ``x[rows]`` scaled with (shift, scale)."""
+  n = rows.shape[0]
+  chunk = min(CHUNK, n)
+  n_chunks = -(-n // chunk)
+  padded = jnp.pad(rows, (0, n_chunks * chunk - n)).reshape(n_chunks, chunk)
+
+  def one(chunk_rows):
+    out = net.apply(params, ((x[chunk_rows] - shift) / scale).astype(x.dtype), train=False)
+    return out.z, out.gamma
+
+  out = jax.lax.map(one, padded)
+  return jax.tree_util.tree_map(lambda a: a.reshape(n_chunks * chunk, *a.shape[2:])[:n], out)
+
+
+class Scored(NamedTuple):
+  """A seed's fitted test-time GMM and its energies on the test rows."""
+  gmm_params: gmm.GMMParams
+  energies: jnp.ndarray      # [n_test]
+
+
+def fit_and_score(net: DAGMMNet, regularizer: Callable, params: Any, x: jnp.ndarray,
+                  train_idx: jnp.ndarray, n_train: jnp.ndarray, test_idx: jnp.ndarray,
+                  shift: jnp.ndarray, scale: jnp.ndarray) -> Scored:
+  """Fits the GMM exactly over the whole training set with the given networks
+  (not the last batch), then scores the test rows. Padding rows of
+  ``train_idx`` (positions >= n_train) are masked out of the fit."""
+  z, gamma = embed(net, params, x, train_idx, shift, scale)
+  weights = (jnp.arange(train_idx.shape[0]) < n_train).astype(z.dtype)
+  params_gmm = gmm.regularize(gmm.fit_gmm(z, gamma, weights), regularizer)
+  test_z, _ = embed(net, params, x, test_idx, shift, scale)
+  return Scored(params_gmm, gmm.energy(test_z, params_gmm))

@@ -1,0 +1,37 @@
+"""The paper's objective, eq. 7."""
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from dagmm_jax import gmm
+from dagmm_jax.model import DAGMMNet
+
+
+class LossTerms(NamedTuple):
+  reconstruction: jnp.ndarray   # mean_i ||x_i - x'_i||^2
+  energy: jnp.ndarray           # mean_i E(z_i)
+  penalty: jnp.ndarray          # P(Sigma)
+  n_nonfinite: jnp.ndarray      # energies that are NaN or inf in the batch
+
+
+def dagmm_loss(variables, net: DAGMMNet, x: jnp.ndarray,
+               dropout_key: jax.Array, regularizer: Callable[[jnp.ndarray], jnp.ndarray],
+               lambda_energy: float, lambda_cov: float) -> tuple[jnp.ndarray, LossTerms]:
+  """``J = mean ||x - x'||^2 + lambda1 mean E(z) + lambda2 P(Sigma)`` on one batch.
+
+  The reconstruction error is the squared L2 norm per sample (summed over
+  features, not averaged). GMM parameters are fitted on the batch itself, as in
+  the paper.
+  """
+  out = net.apply(variables, x, train=True, rngs={'dropout': dropout_key})
+  sq_err = jnp.sum((x - out.x_hat).reshape(x.shape[0], -1) ** 2, axis=1)
+  params = gmm.regularize(gmm.fit_gmm(out.z, out.gamma), regularizer)
+  energies = gmm.energy(out.z, params)
+  terms = LossTerms(
+      reconstruction=jnp.mean(sq_err),
+      energy=jnp.mean(energies),
+      penalty=gmm.covariance_penalty(params.cov),
+      n_nonfinite=jnp.sum(~jnp.isfinite(energies)))
+  loss = terms.reconstruction + lambda_energy * terms.energy + lambda_cov * terms.penalty
+  return loss, terms

@@ -1,0 +1,174 @@
+"""Training: one epoch is one jitted ``lax.scan`` over batches, seeds are ``vmap``-ed.
+
+Every array with a leading ``S`` axis belongs to one seed. The raw feature
+matrix is shared by all seeds and stays on the device; each seed has its own
+training rows (``train_idx``) and scaling (``shift``, ``scale``), applied when a
+batch is gathered. A seed whose loss or gradients become non-finite is marked
+failed at that (epoch, step) and its parameters are frozen from then on; the
+other seeds are computed independently and carry on.
+"""
+import functools
+import time
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from dagmm_jax import checkpoint, objective, regularizers
+from dagmm_jax.model import DAGMMNet, build_net
+
+
+class TrainData(NamedTuple):
+  """Device arrays for ``S`` seeds; ``train_idx`` is padded to the longest seed."""
+  x: jnp.ndarray           # [N, D] raw features (shared by all seeds)
+  train_idx: jnp.ndarray   # [S, n_max] int32 rows of x
+  n_train: jnp.ndarray     # [S] int32 valid entries of train_idx
+  shift: jnp.ndarray       # [S, D]
+  scale: jnp.ndarray       # [S, D]
+
+
+class TrainState(NamedTuple):
+  """Full training state of ``S`` seeds (what a checkpoint holds)."""
+  params: Any              # flax variables, leaves [S, ...]
+  opt_state: Any
+  key: jnp.ndarray         # [S, 2] uint32 base training key of each seed
+  epoch: jnp.ndarray       # [] int32 epochs completed
+  failed_epoch: jnp.ndarray  # [S] int32, -1 while healthy
+  failed_step: jnp.ndarray   # [S] int32, -1 while healthy
+
+
+class EpochMetrics(NamedTuple):
+  """Per-seed means over the epoch's active steps, ``[S]`` each."""
+  loss: jnp.ndarray
+  reconstruction: jnp.ndarray
+  energy: jnp.ndarray
+  penalty: jnp.ndarray
+  n_nonfinite: jnp.ndarray
+
+
+def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
+  """Adam with the configured learning rate (paper: 1e-4)."""
+  return optax.adam(config.learning_rate)
+
+
+def seed_keys(seeds: list[int]) -> tuple[jnp.ndarray, jnp.ndarray]:
+  """``(init_keys, train_keys)``, each ``[S, 2]``, derived from the seed only."""
+  split = jax.vmap(jax.random.split)(jax.vmap(jax.random.PRNGKey)(jnp.asarray(seeds)))
+  return split[:, 0], split[:, 1]
+
+
+def init_params(net: DAGMMNet, init_keys: jnp.ndarray, n_features: int,
+                dtype: jnp.dtype = jnp.float32) -> Any:
+  """Network variables for every seed, stacked on a leading axis."""
+  dummy = jnp.zeros((1, n_features), dtype)
+  init = lambda k: net.init({'params': k}, dummy, train=False)
+  cast = lambda tree: jax.tree_util.tree_map(lambda p: p.astype(dtype), tree)
+  return jax.jit(jax.vmap(lambda k: cast(init(k))))(init_keys)
+
+
+def init_state(config: ml_collections.ConfigDict, seeds: list[int], n_features: int) -> TrainState:
+  """Fresh training state for ``seeds``."""
+  init_keys, train_keys = seed_keys(seeds)
+  params = init_params(build_net(config), init_keys, n_features, jnp.dtype(config.dtype))
+  opt_state = jax.jit(jax.vmap(make_optimizer(config).init))(params)
+  minus_one = lambda: jnp.full((len(seeds),), -1, jnp.int32)   # distinct buffers (donated)
+  return TrainState(params, opt_state, train_keys, jnp.zeros((), jnp.int32), minus_one(), minus_one())
+
+
+def _tree_all_finite(tree: Any) -> jnp.ndarray:
+  leaves = jax.tree_util.tree_leaves(tree)
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(l)) for l in leaves]))
+
+
+def _select(pred: jnp.ndarray, new: Any, old: Any) -> Any:
+  return jax.tree_util.tree_map(lambda a, b: jnp.where(pred, a, b), new, old)
+
+
+def batch_plan(n_train: np.ndarray, batch_size: int) -> tuple[int, int]:
+  """``(batch, steps)``: full batches only (the last partial batch is dropped,
+  so no step ever fits a mixture on a handful of rows); the batch shrinks to the
+  smallest training set when that is smaller than ``batch_size``."""
+  batch = int(min(batch_size, int(np.min(n_train))))
+  return batch, int(np.max(n_train)) // batch
+
+
+def make_epoch_fn(config: ml_collections.ConfigDict, batch: int, steps: int) -> Callable:
+  """Jitted ``(state, data) -> (state, EpochMetrics)`` for all seeds at once."""
+  net = build_net(config)
+  tx = make_optimizer(config)
+  reg = regularizers.get_regularizer(config.gmm.regularizer)
+  loss_fn = functools.partial(objective.dagmm_loss, net=net, regularizer=reg,
+                              lambda_energy=config.lambda_energy, lambda_cov=config.lambda_cov)
+  grad_fn = jax.value_and_grad(lambda p, x, k: loss_fn(p, x=x, dropout_key=k), has_aux=True)
+
+  def seed_epoch(params, opt_state, key, failed_epoch, failed_step,
+                 train_idx, n_train, shift, scale, x, epoch):
+    epoch_key = jax.random.fold_in(key, epoch)
+    perm_key, dropout_key = jax.random.split(epoch_key)
+    # A random order of the valid rows first, padding last.
+    u = jax.random.uniform(perm_key, train_idx.shape)
+    order = jnp.argsort(jnp.where(jnp.arange(train_idx.shape[0]) < n_train, u, 2.0))
+
+    def step(carry, t):
+      params, opt_state, failed_epoch, failed_step = carry
+      rows = train_idx[jax.lax.dynamic_slice(order, (t * batch,), (batch,))]
+      xb = ((x[rows] - shift) / scale).astype(x.dtype)
+      (loss, terms), grads = grad_fn(params, xb, jax.random.fold_in(dropout_key, t))
+      updates, new_opt_state = tx.update(grads, opt_state, params)
+      new_params = optax.apply_updates(params, updates)
+      finite = jnp.isfinite(loss) & _tree_all_finite(grads)
+      active = ((t + 1) * batch <= n_train) & (failed_step < 0)
+      apply = active & finite
+      newly_failed = active & ~finite
+      carry = (_select(apply, new_params, params), _select(apply, new_opt_state, opt_state),
+               jnp.where(newly_failed, epoch, failed_epoch), jnp.where(newly_failed, t, failed_step))
+      return carry, (loss, terms, active)
+
+    carry, (loss, terms, active) = jax.lax.scan(
+        step, (params, opt_state, failed_epoch, failed_step), jnp.arange(steps))
+    w = active.astype(loss.dtype)
+    n = jnp.maximum(jnp.sum(w), 1.0)
+    mean = lambda v: jnp.sum(jnp.where(active, v, 0.0)) / n
+    metrics = EpochMetrics(mean(loss), mean(terms.reconstruction), mean(terms.energy),
+                           mean(terms.penalty), jnp.sum(jnp.where(active, terms.n_nonfinite, 0)))
+    return carry, metrics
+
+  vmapped = jax.vmap(seed_epoch, in_axes=(0, 0, 0, 0, 0, 0, 0, 0, 0, None, None))
+
+  @functools.partial(jax.jit, donate_argnums=0)
+  def epoch_fn(state: TrainState, data: TrainData) -> tuple[TrainState, EpochMetrics]:
+    (params, opt_state, failed_epoch, failed_step), metrics = vmapped(
+        state.params, state.opt_state, state.key, state.failed_epoch, state.failed_step,
+        data.train_idx, data.n_train, data.shift, data.scale, data.x, state.epoch)
+    return TrainState(params, opt_state, state.key, state.epoch + 1, failed_epoch, failed_step), metrics
+
+  return epoch_fn
+
+
+def fit(config: ml_collections.ConfigDict, state: TrainState, data: TrainData,
+        on_epoch: Callable[[int, EpochMetrics, float, TrainState], None] | None = None,
+        ckpt_mngr=None) -> TrainState:
+  """Trains from ``state.epoch`` to ``config.num_epochs``.
+
+  ``on_epoch(epoch, metrics, seconds, state)`` gets host copies once per epoch.
+  With ``ckpt_mngr`` the full state is saved every ``config.checkpoint_every``
+  epochs and at the end; resuming from such a checkpoint gives the same result
+  as an uninterrupted run, because every random key derives from (seed, epoch,
+  step).
+  """
+  batch, steps = batch_plan(np.asarray(data.n_train), config.batch_size)
+  epoch_fn = make_epoch_fn(config, batch, steps)
+  for epoch in range(int(state.epoch), config.num_epochs):
+    start = time.perf_counter()
+    state, metrics = epoch_fn(state, data)
+    metrics = jax.device_get(metrics)
+    seconds = time.perf_counter() - start
+    if on_epoch is not None:
+      on_epoch(epoch + 1, metrics, seconds, state)
+    if ckpt_mngr is not None and ((epoch + 1) % config.checkpoint_every == 0
+                                  or epoch + 1 == config.num_epochs):
+      checkpoint.save(ckpt_mngr, epoch + 1, state)
+  return state

@@ -1,0 +1,38 @@
+"""Small synthetic problems shared by the unit tests."""
+import importlib.util
+import pathlib
+
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from dagmm_jax import train
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def load_config(name: str = 'kdd', **overrides) -> ml_collections.ConfigDict:
+  """``experiments/<name>.py``'s config with field overrides (dots allowed: 'model.hidden')."""
+  spec = importlib.util.spec_from_file_location(name, ROOT / 'experiments' / f'{name}.py')
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config()
+  for key, value in overrides.items():
+    target = config
+    *path, leaf = key.split('__')
+    for p in path:
+      target = target[p]
+    target[leaf] = value
+  return config
+
+
+def synthetic_data(n_seeds: int = 2, n: int = 600, d: int = 8, seed: int = 0) -> train.TrainData:
+  """Gaussian rows; each seed trains on its own random subset of slightly different size."""
+  rng = np.random.default_rng(seed)
+  x = rng.normal(size=(n, d)).astype(np.float32)
+  sizes = [n // 2 + 10 * i for i in range(n_seeds)]
+  idx = np.zeros((n_seeds, max(sizes)), np.int32)
+  for i, m in enumerate(sizes):
+    idx[i, :m] = np.sort(rng.permutation(n)[:m])
+  return train.TrainData(jnp.asarray(x), jnp.asarray(idx), jnp.asarray(sizes, jnp.int32),
+                         jnp.zeros((n_seeds, d)), jnp.ones((n_seeds, d)))

@@ -1,0 +1,33 @@
+"""Metrics against hand-computed values and SciPy."""
+import numpy as np
+import pytest
+from scipy.stats import mannwhitneyu
+
+from dagmm_jax import evaluate
+
+
+def test_top_k_and_prf_by_hand():
+  scores = np.array([0.1, 0.9, 0.8, 0.3, 0.7])
+  labels = np.array([0, 1, 0, 0, 1])
+  pred, thr = evaluate.top_k_predictions(scores, 2)
+  assert pred.tolist() == [False, True, True, False, False] and thr == 0.8
+  p, r, f1 = evaluate.precision_recall_f1(labels, pred)
+  assert (p, r) == (0.5, 0.5) and f1 == pytest.approx(0.5)
+  with pytest.raises(ValueError, match='k must be'):
+    evaluate.top_k_predictions(scores, 0)
+
+
+def test_auroc_matches_mann_whitney_with_ties():
+  rng = np.random.default_rng(0)
+  labels = rng.random(500) < 0.2
+  scores = np.round(rng.normal(size=500) + labels, 1)   # many ties
+  u = mannwhitneyu(scores[labels], scores[~labels]).statistic
+  assert evaluate.auroc(labels, scores) == pytest.approx(u / (labels.sum() * (~labels).sum()))
+
+
+def test_auprc_by_hand_and_bounds():
+  # Ranked: 1 (pos), 0.8 (neg), 0.6 (pos), 0.4 (neg): AP = 0.5 * 1 + 0.5 * 2/3.
+  assert evaluate.auprc(np.array([1, 0, 1, 0]), np.array([1, .8, .6, .4])) == pytest.approx(5 / 6)
+  assert evaluate.auprc(np.array([1, 1, 0]), np.array([3., 2., 1.])) == pytest.approx(1.0)
+  # All scores tied: one threshold, precision = prevalence.
+  assert evaluate.auprc(np.array([1, 0, 0, 0]), np.zeros(4)) == pytest.approx(0.25)

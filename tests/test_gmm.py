@@ -1,0 +1,92 @@
+"""fit_gmm / energy / penalty against a float64 NumPy + SciPy reference."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+from scipy.stats import multivariate_normal
+
+from dagmm_jax import gmm
+
+
+def _problem(seed=0, n=500, d=3, k=4):
+  rng = np.random.default_rng(seed)
+  z = rng.normal(size=(n, d)) @ rng.normal(size=(d, d)) + rng.normal(size=d)
+  logits = rng.normal(size=(n, k)) * 2
+  gamma = np.exp(logits - logsumexp(logits, axis=1, keepdims=True))
+  return z, gamma
+
+
+def _reference_fit(z, gamma):
+  nk = gamma.sum(0)
+  phi = nk / len(z)
+  mu = (gamma.T @ z) / nk[:, None]
+  cov = np.stack([(gamma[:, k, None] * (z - mu[k])).T @ (z - mu[k]) / nk[k]
+                  for k in range(gamma.shape[1])])
+  return phi, mu, cov
+
+
+def _reference_energy(z, phi, mu, cov):
+  logp = np.stack([np.atleast_1d(multivariate_normal(mu[k], cov[k]).logpdf(z)) for k in range(len(phi))], 1)
+  return -logsumexp(logp + np.log(phi), axis=1)
+
+
+@pytest.mark.parametrize('dtype,rtol', [(jnp.float32, 1e-4), (jnp.float64, 1e-9)])
+def test_fit_and_energy_match_scipy(dtype, rtol):
+  with jax.enable_x64(dtype == jnp.float64):
+    z, gamma = _problem()
+    phi, mu, cov = _reference_fit(z, gamma)
+    params = jax.jit(gmm.fit_gmm)(jnp.asarray(z, dtype), jnp.asarray(gamma, dtype))
+    assert params.cov.dtype == dtype
+    np.testing.assert_allclose(params.phi, phi, rtol=rtol)
+    np.testing.assert_allclose(params.mu, mu, rtol=rtol, atol=rtol * np.abs(mu).max())
+    np.testing.assert_allclose(params.cov, cov, rtol=rtol, atol=rtol * np.abs(cov).max())
+    # Energy from the exact (float64) parameters, so only the energy itself is tested.
+    exact = gmm.GMMParams(*(jnp.asarray(a, dtype) for a in (phi, mu, cov)))
+    e = jax.jit(gmm.energy)(jnp.asarray(z, dtype), exact)
+    np.testing.assert_allclose(e, _reference_energy(z, phi, mu, cov), rtol=rtol)
+    np.testing.assert_allclose(gmm.covariance_penalty(exact.cov),
+                               np.sum(1 / np.diagonal(cov, axis1=1, axis2=2)), rtol=rtol)
+
+
+def test_weights_mask_rows_out():
+  z, gamma = _problem(n=300)
+  w = np.r_[np.ones(200), np.zeros(100)]
+  full = gmm.fit_gmm(jnp.asarray(z[:200]), jnp.asarray(gamma[:200]))
+  masked = gmm.fit_gmm(jnp.asarray(z), jnp.asarray(gamma), jnp.asarray(w))
+  for a, b in zip(full, masked):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_dead_component_gives_no_nan():
+  z, gamma = _problem(n=200, k=3)
+  gamma[:, 2] = 0.0                   # memberships sum to exactly zero
+  gamma /= gamma.sum(1, keepdims=True)
+  params = gmm.fit_gmm(jnp.asarray(z), jnp.asarray(gamma))
+  assert params.phi[2] == 0 and np.all(np.isfinite(params.mu)) and np.all(np.isfinite(params.cov))
+  reg = params._replace(cov=params.cov + 1e-6 * jnp.eye(3))
+  e = gmm.energy(jnp.asarray(z, jnp.float32), reg)
+  np.testing.assert_allclose(e, _reference_energy(z, *[np.asarray(a)[:2] for a in reg]), rtol=1e-4)
+  grad = jax.grad(lambda g: gmm.energy(jnp.asarray(z), gmm.regularize(
+      gmm.fit_gmm(jnp.asarray(z), g), lambda c: c + 1e-6 * jnp.eye(3))).mean())(jnp.asarray(gamma))
+  assert np.all(np.isfinite(grad))
+
+
+def test_singular_covariance_is_reported_not_hidden():
+  z = np.zeros((50, 3), np.float32)
+  z[:, 0] = np.linspace(-1, 1, 50)    # rank-1 data: covariance is singular
+  gamma = np.ones((50, 2), np.float32) / 2
+  params = gmm.fit_gmm(jnp.asarray(z), jnp.asarray(gamma))
+  assert not np.any(gmm.cholesky_ok(params.cov))
+  assert not np.any(np.isfinite(gmm.energy(jnp.asarray(z), params)))
+
+
+def test_energy_is_stable_far_from_every_component():
+  """A point 1e3 standard deviations away: naive exp() underflows to log(0)."""
+  params = gmm.GMMParams(jnp.array([0.5, 0.5]), jnp.zeros((2, 2)),
+                         jnp.stack([jnp.eye(2), 2 * jnp.eye(2)]))
+  e = gmm.energy(jnp.array([[1e3, 0.0]]), params)
+  ref = _reference_energy(np.array([[1e3, 0.0]]), np.array([.5, .5]), np.zeros((2, 2)),
+                          np.stack([np.eye(2), 2 * np.eye(2)]))
+  assert np.isfinite(e).all()
+  np.testing.assert_allclose(e, ref, rtol=1e-5)
