@@ -96,7 +96,7 @@ def batch_plan(n_train: np.ndarray, batch_size: int) -> tuple[int, int]:
 
 
 def make_epoch_fn(config: ml_collections.ConfigDict, batch: int, steps: int) -> Callable:
-  """Jitted ``(state, data) -> (state, EpochMetrics)`` for all seeds at once."""
+  """Jitted ``(state, data, n_epochs) -> (state, EpochMetrics [n_epochs, S])``, all seeds at once."""
   net = build_net(config)
   tx = make_optimizer(config)
   reg = regularizers.get_regularizer(config.gmm.regularizer)
@@ -138,14 +138,23 @@ def make_epoch_fn(config: ml_collections.ConfigDict, batch: int, steps: int) -> 
 
   vmapped = jax.vmap(seed_epoch, in_axes=(0, 0, 0, 0, 0, 0, 0, 0, 0, None, None))
 
-  @functools.partial(jax.jit, donate_argnums=0)
-  def epoch_fn(state: TrainState, data: TrainData) -> tuple[TrainState, EpochMetrics]:
+  def one_epoch(state: TrainState, data: TrainData) -> tuple[TrainState, EpochMetrics]:
     (params, opt_state, failed_epoch, failed_step), metrics = vmapped(
         state.params, state.opt_state, state.key, state.failed_epoch, state.failed_step,
         data.train_idx, data.n_train, data.shift, data.scale, data.x, state.epoch)
     return TrainState(params, opt_state, state.key, state.epoch + 1, failed_epoch, failed_step), metrics
 
-  return epoch_fn
+  @functools.partial(jax.jit, static_argnums=2, donate_argnums=0)
+  def run_epochs(state: TrainState, data: TrainData, n_epochs: int):
+    """``n_epochs`` epochs in one call; metrics come back stacked ``[n_epochs, S]``."""
+    return jax.lax.scan(lambda st, _: one_epoch(st, data), state, None, length=n_epochs)
+
+  return run_epochs
+
+
+# Tiny data sets (one step per epoch, 10,000s of epochs) run several epochs per
+# compiled call so that Python dispatch never dominates.
+MIN_STEPS_PER_CALL = 128
 
 
 def fit(config: ml_collections.ConfigDict, state: TrainState, data: TrainData,
@@ -153,22 +162,28 @@ def fit(config: ml_collections.ConfigDict, state: TrainState, data: TrainData,
         ckpt_mngr=None) -> TrainState:
   """Trains from ``state.epoch`` to ``config.num_epochs``.
 
-  ``on_epoch(epoch, metrics, seconds, state)`` gets host copies once per epoch.
+  ``on_epoch(epoch, metrics, seconds, state)`` gets host copies of each epoch's
+  metrics (``state`` is the one at the end of the compiled call).
   With ``ckpt_mngr`` the full state is saved every ``config.checkpoint_every``
   epochs and at the end; resuming from such a checkpoint gives the same result
   as an uninterrupted run, because every random key derives from (seed, epoch,
   step).
   """
   batch, steps = batch_plan(np.asarray(data.n_train), config.batch_size)
-  epoch_fn = make_epoch_fn(config, batch, steps)
-  for epoch in range(int(state.epoch), config.num_epochs):
+  run_epochs = make_epoch_fn(config, batch, steps)
+  fuse = max(1, -(-MIN_STEPS_PER_CALL // steps))
+  every, total = config.checkpoint_every, config.num_epochs
+  epoch = int(state.epoch)
+  while epoch < total:
+    n = min(fuse, total - epoch, every - epoch % every)   # never skip a checkpoint
     start = time.perf_counter()
-    state, metrics = epoch_fn(state, data)
+    state, metrics = run_epochs(state, data, n)
     metrics = jax.device_get(metrics)
-    seconds = time.perf_counter() - start
-    if on_epoch is not None:
-      on_epoch(epoch + 1, metrics, seconds, state)
-    if ckpt_mngr is not None and ((epoch + 1) % config.checkpoint_every == 0
-                                  or epoch + 1 == config.num_epochs):
-      checkpoint.save(ckpt_mngr, epoch + 1, state)
+    seconds = (time.perf_counter() - start) / n
+    for i in range(n):
+      if on_epoch is not None:
+        on_epoch(epoch + i + 1, jax.tree_util.tree_map(lambda a: a[i], metrics), seconds, state)
+    epoch += n
+    if ckpt_mngr is not None and (epoch % every == 0 or epoch == total):
+      checkpoint.save(ckpt_mngr, epoch, state)
   return state

@@ -1,0 +1,63 @@
+"""train_and_evaluate end to end on a real (small) data set: results files and resume."""
+import json
+
+import numpy as np
+import pytest
+
+from dagmm_jax import experiment, train
+from helpers import load_config
+
+
+def _config(**kw):
+  return load_config('thyroid', **{**dict(num_epochs=4, num_seeds=2, checkpoint_every=1), **kw})
+
+
+@pytest.fixture(autouse=True)
+def _needs_thyroid(data_file):
+  data_file('thyroid.mat')
+
+
+def test_results_files_are_complete(tmp_path):
+  results = experiment.train_and_evaluate(_config(), str(tmp_path))
+  on_disk = json.loads((tmp_path / 'results.json').read_text())
+  assert on_disk['dataset'] == 'thyroid' and on_disk['protocol'] == 'paper'
+  assert {'config', 'wall_time_s', 'runs', 'summary'} <= set(on_disk)
+  assert [r['seed'] for r in on_disk['runs']] == [0, 1]
+  for run in on_disk['runs']:
+    assert not run['failed']
+    for m in experiment.METRICS:
+      assert 0.0 <= run[m] <= 1.0 and 0.0 <= run['untrained'][m] <= 1.0
+  s = results['summary']['trained']
+  assert s['n'] == 2 and s['f1']['mean'] == pytest.approx(np.mean([r['f1'] for r in results['runs']]))
+  md = (tmp_path / 'results.md').read_text()
+  assert 'untrained baseline' in md and '0.4782' in md      # the paper's Thyroid F1
+  lines = (tmp_path / 'metrics.jsonl').read_text().splitlines()
+  assert len(lines) == 4 and json.loads(lines[-1])['epoch'] == 4
+
+
+def test_interrupted_run_resumes_to_the_same_results(tmp_path, monkeypatch):
+  uninterrupted = experiment.train_and_evaluate(_config(), str(tmp_path / 'a'))
+
+  real_fit = train.fit
+
+  def fit_then_crash(config, state, data, on_epoch=None, ckpt_mngr=None):
+    def crash(epoch, *args):
+      on_epoch(epoch, *args)
+      if epoch == 3:                # after the epoch-2 checkpoint, before epoch 3's
+        raise KeyboardInterrupt
+    return real_fit(config, state, data, on_epoch=crash, ckpt_mngr=ckpt_mngr)
+
+  monkeypatch.setattr(train, 'fit', fit_then_crash)
+  with pytest.raises(KeyboardInterrupt):
+    experiment.train_and_evaluate(_config(), str(tmp_path / 'b'))
+  assert not (tmp_path / 'b' / 'results.json').exists()
+  monkeypatch.setattr(train, 'fit', real_fit)
+  resumed = experiment.train_and_evaluate(_config(), str(tmp_path / 'b'))
+  assert resumed['runs'] == uninterrupted['runs']
+  epochs = [json.loads(l)['epoch'] for l in (tmp_path / 'b' / 'metrics.jsonl').read_text().splitlines()]
+  assert epochs == [1, 2, 3, 3, 4]    # resumed from the epoch-2 checkpoint, not from scratch
+
+  # A finished workdir is reused, not retrained.
+  monkeypatch.setattr(train, 'fit', lambda *a, **k: pytest.fail('retrained a finished chunk'))
+  again = experiment.train_and_evaluate(_config(), str(tmp_path / 'b'))
+  assert again['runs'] == resumed['runs']
