@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # Real data: set DAGMM_DATA_DIR to a folder holding the benchmark files, or leave it
 # unset to download them (sha256-checked) from the official URLs.
 
-.PHONY: reproduce reproduce-full test test-all
+.PHONY: reproduce reproduce-full table2 table2-quick bench images-demo test test-all
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,26 @@ reproduce: $(VENV)/.installed
 # The full paper protocol: 20 seeds, 200 epochs (resumable: rerun to continue).
 reproduce-full: $(VENV)/.installed
 	$(PY) scripts/reproduce.py --config experiments/kdd.py --workdir runs/kdd --seeds 20
+
+# The paper's Table 2: four datasets x two protocols x 20 seeds (hours; resumable).
+table2: $(VENV)/.installed
+	$(PY) scripts/table2.py --config experiments/table2.py --workdir runs/table2
+
+table2-quick: $(VENV)/.installed
+	$(PY) scripts/table2.py --config experiments/table2.py --workdir runs/table2_quick --quick
+
+bench: $(VENV)/.installed
+	$(PY) scripts/bench.py --config experiments/kdd.py --out runs/bench
+
+# Visual inspection on synthetic parts (CPU, a few minutes): data -> train -> report -> score.
+IMG := runs/images_demo
+images-demo: $(VENV)/.installed
+	$(PY) scripts/make_synthetic_images.py --out $(IMG)/parts --n_train 200 --n_test 50
+	$(PY) scripts/train_images.py --config experiments/images.py --train $(IMG)/parts/train \
+	  --val $(IMG)/parts/val --workdir $(IMG)/model --config.num_epochs=60
+	$(PY) scripts/report.py --workdir $(IMG)/model --test_ok $(IMG)/parts/test/ok \
+	  --test_ng $(IMG)/parts/test/ng --out $(IMG)/report
+	$(PY) scripts/score.py --workdir $(IMG)/model --input $(IMG)/parts/test/ng --out $(IMG)/ng_scores.csv
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q

@@ -7,6 +7,12 @@ from ml_collections import config_flags
 from dagmm_jax import experiment
 
 
+def setup_logging() -> None:
+  """INFO progress lines, without orbax's per-checkpoint INFO lines."""
+  logging.set_verbosity(logging.INFO)
+  logging.get_absl_handler().addFilter(lambda r: 'orbax' not in r.pathname)
+
+
 def run(default_seeds: int) -> None:
   """Parses ``--config``, ``--workdir`` and ``--seeds``; runs ``train_and_evaluate``.
 
@@ -23,9 +29,7 @@ def run(default_seeds: int) -> None:
   def main(argv):
     if len(argv) > 1:
       raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-    logging.set_verbosity(logging.INFO)
-    # orbax logs every checkpoint step at INFO; keep the progress lines readable.
-    logging.get_absl_handler().addFilter(lambda r: 'orbax' not in r.pathname)
+    setup_logging()
     config = config_flag.value
     with config.unlocked():
       config.num_seeds = seeds.value

@@ -18,7 +18,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from dagmm_jax import checkpoint, evaluate, inference, regularizers, report, train
+from dagmm_jax import checkpoint, evaluate, inference, regularizers, report, sharding, train
 from dagmm_jax.data import Dataset, load_dataset, make_split, fit_scaler
 from dagmm_jax.model import build_net
 
@@ -28,7 +28,8 @@ METRICS = ('precision', 'recall', 'f1', 'auroc', 'auprc')
 class EvalSet:
   """Per-seed splits and scalers, as padded device arrays plus host labels."""
 
-  def __init__(self, config: ml_collections.ConfigDict, data: Dataset, seeds: list[int]):
+  def __init__(self, config: ml_collections.ConfigDict, data: Dataset, seeds: list[int],
+               mesh: jax.sharding.Mesh | None = None):
     splits = [make_split(data.y, config.protocol, s, config.max_anomalies or None) for s in seeds]
     scalers = [fit_scaler(data.x[sp.train_idx], config.scaling) for sp in splits]
     dtype = jnp.dtype(config.dtype)
@@ -40,7 +41,8 @@ class EvalSet:
         n_train=jnp.asarray([len(sp.train_idx) for sp in splits], jnp.int32),
         shift=jnp.asarray(np.stack([s.shift for s in scalers]), dtype),
         scale=jnp.asarray(np.stack([s.scale for s in scalers]), dtype))
-    self.test_idx = jnp.asarray(_pad([sp.test_idx for sp in splits]))
+    self.test_idx = sharding.shard_seeds(jnp.asarray(_pad([sp.test_idx for sp in splits])), mesh)
+    self.train = sharding.shard_data(self.train, mesh)
 
 
 def _pad(index_arrays: list[np.ndarray]) -> np.ndarray:
@@ -84,35 +86,38 @@ def _score_all(config, score_fn, params, evalset: EvalSet) -> tuple[list, Any]:
 def run_chunk(config: ml_collections.ConfigDict, data: Dataset, seeds: list[int],
               workdir: pathlib.Path, chunk: int) -> list[dict[str, Any]]:
   """Trains and evaluates one chunk of seeds; returns one result dict per seed."""
-  evalset = EvalSet(config, data, seeds)
+  mesh = sharding.seed_mesh(len(seeds))
+  evalset = EvalSet(config, data, seeds, mesh)
   score_fn = make_score_fn(config)
-  state = train.init_state(config, seeds, data.x.shape[1])
+  state = sharding.shard_state(train.init_state(config, seeds, data.x.shape[1]), mesh)
   untrained, _ = _score_all(config, score_fn, state.params, evalset)
 
   mngr = checkpoint.manager(workdir / 'checkpoints' / f'chunk_{chunk}')
   restored = checkpoint.restore_latest(mngr, state)
   if restored is not None:
-    state = restored
+    state = sharding.shard_state(restored, mesh)
     logging.info('chunk %d: resuming from epoch %d', chunk, int(state.epoch))
   log_path = workdir / 'metrics.jsonl'
   num_epochs = config.num_epochs
 
+  every = max(1, num_epochs // 20)
+  logged = [int(state.epoch)]
+
   def on_epoch(epoch, m, seconds, st):
     failed = np.asarray(st.failed_step) >= 0
-    record = {'chunk': chunk, 'epoch': epoch, 'seconds': seconds, 'seeds': seeds,
-              **{k: np.asarray(v).tolist() for k, v in m._asdict().items()},
+    record = {'chunk': chunk, 'epoch': epoch, 'epochs': epoch - logged[0], 'seconds': seconds,
+              'seeds': seeds, **{k: np.asarray(v).tolist() for k, v in m._asdict().items()},
               'failed': failed.tolist()}
     with open(log_path, 'a') as f:
       f.write(json.dumps(record) + '\n')
-    if epoch == 1 or epoch % max(1, num_epochs // 20) == 0 or epoch == num_epochs:
+    if epoch // every > logged[0] // every or epoch == num_epochs or logged[0] == 0:
       ok = ~failed
+      ok_mean = lambda v: np.mean(np.asarray(v)[ok]) if ok.any() else np.nan
       logging.info('chunk %d epoch %d/%d  loss %.4f (recon %.4f, energy %.4f, P %.2f)  '
-                   '%.2f s/epoch  failed seeds %d/%d', chunk, epoch, num_epochs,
-                   np.mean(m.loss[ok]) if ok.any() else np.nan,
-                   np.mean(m.reconstruction[ok]) if ok.any() else np.nan,
-                   np.mean(m.energy[ok]) if ok.any() else np.nan,
-                   np.mean(m.penalty[ok]) if ok.any() else np.nan,
-                   seconds, failed.sum(), len(seeds))
+                   'min eig %.2e  %.3f s/epoch  failed seeds %d/%d', chunk, epoch, num_epochs,
+                   ok_mean(m.loss), ok_mean(m.reconstruction), ok_mean(m.energy),
+                   ok_mean(m.penalty), np.min(m.min_eig), seconds, failed.sum(), len(seeds))
+    logged[0] = epoch
 
   state = train.fit(config, state, evalset.train, on_epoch=on_epoch, ckpt_mngr=mngr)
   trained, scored = _score_all(config, score_fn, state.params, evalset)
@@ -148,12 +153,35 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
   return {'trained': stats(runs), 'untrained': stats([r['untrained'] for r in runs])}
 
 
+def _claim_workdir(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> None:
+  """Records the config in ``workdir/config.json``; refuses a workdir that holds a
+  run with another config (its checkpoints and results would be mixed in)."""
+  wanted = json.loads(json.dumps(config.to_dict()))
+  path = workdir / 'config.json'
+  if path.exists():
+    held = json.loads(path.read_text())
+    if held != wanted:
+      diff = sorted(k for k in set(_flat(held)) | set(_flat(wanted))
+                    if _flat(held).get(k) != _flat(wanted).get(k))
+      raise ValueError(f'{workdir} holds a run with another config (differs in: {", ".join(diff)}); '
+                       'use a new --workdir, or delete that one to start over')
+    return
+  checkpoint.write_json(path, wanted)
+
+
+def _flat(d: dict[str, Any], prefix: str = '') -> dict[str, Any]:
+  out = {}
+  for k, v in d.items():
+    out.update(_flat(v, f'{prefix}{k}.') if isinstance(v, dict) else {f'{prefix}{k}': v})
+  return out
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   """Runs every seed of ``config``; writes ``results.json`` and ``results.md`` in workdir."""
-  if config.dtype == 'float64':
-    jax.config.update('jax_enable_x64', True)
+  # float64 needs x64; float32 runs turn it off again (a grid mixes both).
+  jax.config.update('jax_enable_x64', config.dtype == 'float64')
   workdir = pathlib.Path(workdir)
-  workdir.mkdir(parents=True, exist_ok=True)
+  _claim_workdir(workdir, config)
   start = time.perf_counter()
   data = load_dataset(config.dataset)
   logging.info('loaded %s: %d rows x %d features, %d anomalies (%.1f s)', config.dataset,

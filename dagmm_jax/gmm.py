@@ -18,7 +18,7 @@ class GMMParams(NamedTuple):
   cov: jnp.ndarray
 
 
-BLOCK = 256   # rows per block of the sums in ``fit_gmm``
+BLOCK = 256   # rows per block of the sums in ``fit_gmm`` over more than 4 * BLOCK rows
 
 
 def _pairwise_sum(x: jnp.ndarray) -> jnp.ndarray:
@@ -40,8 +40,9 @@ def fit_gmm(z: jnp.ndarray, gamma: jnp.ndarray,
   memberships sum to zero gets ``phi = 0``, a zero mean and a zero covariance
   instead of NaN, and finite gradients.
 
-  Sums over rows are taken in blocks of ``BLOCK`` rows, then pairwise over the
-  blocks, and the covariance is computed from centred rows (two passes). A
+  The covariance is computed from centred rows (two passes). Over more than
+  ``4 * BLOCK`` rows, sums are taken in blocks of ``BLOCK`` rows, then pairwise
+  over the blocks. A
   plain float32 sum over the ~200k KDDCUP training rows errs by ~1e-3 of the
   covariance scale, enough to make nearly singular covariances indefinite
   (negative eigenvalues of -5e-4 where the float64 truth is +1e-6); blocked
@@ -53,7 +54,7 @@ def fit_gmm(z: jnp.ndarray, gamma: jnp.ndarray,
     n = jnp.sum(weights).astype(gamma.dtype)
   else:
     n = jnp.asarray(n_rows, gamma.dtype)
-  block = min(BLOCK, n_rows)
+  block = n_rows if n_rows <= 4 * BLOCK else BLOCK     # a training batch: one plain sum
   pad = -n_rows % block
   zb = jnp.pad(z, ((0, pad), (0, 0))).reshape(-1, block, z.shape[1])            # [B, M, D]
   gb = jnp.pad(gamma, ((0, pad), (0, 0))).reshape(-1, block, gamma.shape[1])    # [B, M, K]
@@ -67,9 +68,12 @@ def fit_gmm(z: jnp.ndarray, gamma: jnp.ndarray,
   return GMMParams(phi, mu, cov)
 
 
-def regularize(params: GMMParams, regularizer: Callable[[jnp.ndarray], jnp.ndarray]) -> GMMParams:
-  """Applies a covariance regularizer (see ``regularizers.py``) to every component."""
-  return params._replace(cov=regularizer(params.cov))
+def regularize(params: GMMParams, regularizer: Callable[[jnp.ndarray, jnp.ndarray], jnp.ndarray],
+               n_rows: jnp.ndarray | int) -> GMMParams:
+  """Applies a covariance regularizer (``regularizers.get_regularizer``) to every
+  component; ``n_rows`` (rows in the fit) gives each component's effective
+  sample count ``phi * n_rows`` for data-driven regularizers."""
+  return params._replace(cov=regularizer(params.cov, params.phi * n_rows))
 
 
 def _component_log_density(z: jnp.ndarray, mu: jnp.ndarray, cov: jnp.ndarray) -> jnp.ndarray:
@@ -109,3 +113,14 @@ def cholesky_ok(cov: jnp.ndarray) -> jnp.ndarray:
   """``[K]`` booleans: whether each covariance has a finite Cholesky factor."""
   chol = jnp.linalg.cholesky(cov)
   return jnp.all(jnp.isfinite(chol), axis=(-2, -1))
+
+
+def diagnostics(params: GMMParams) -> dict[str, jnp.ndarray]:
+  """Per-component signs of the singularity problem: ``min_eig [K]``, ``cond [K]``
+  (inf where the smallest eigenvalue is <= 0), ``phi [K]`` and the number of
+  components whose Cholesky factorisation fails."""
+  w = jnp.linalg.eigvalsh(params.cov)
+  lo, hi = w[..., 0], w[..., -1]
+  cond = jnp.where(lo > 0, hi / jnp.where(lo > 0, lo, 1.0), jnp.inf)
+  return {'min_eig': lo, 'cond': cond, 'phi': params.phi,
+          'cholesky_failures': jnp.sum(~cholesky_ok(params.cov))}

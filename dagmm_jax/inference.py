@@ -44,6 +44,6 @@ def fit_and_score(net: DAGMMNet, regularizer: Callable, params: Any, x: jnp.ndar
   ``train_idx`` (positions >= n_train) are masked out of the fit."""
   z, gamma = embed(net, params, x, train_idx, shift, scale)
   weights = (jnp.arange(train_idx.shape[0]) < n_train).astype(z.dtype)
-  params_gmm = gmm.regularize(gmm.fit_gmm(z, gamma, weights), regularizer)
+  params_gmm = gmm.regularize(gmm.fit_gmm(z, gamma, weights), regularizer, n_train)
   test_z, _ = embed(net, params, x, test_idx, shift, scale)
   return Scored(params_gmm, gmm.energy(test_z, params_gmm))

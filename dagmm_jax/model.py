@@ -42,9 +42,16 @@ class DAGMMNet(nn.Module):
 
 
 def build_net(config: ml_collections.ConfigDict) -> DAGMMNet:
-  """Builds the network described by ``config.model``."""
+  """Builds the network described by ``config.model`` (``kind`` 'dense', the default, or 'conv')."""
   m = config.model
-  compression = nets.DenseAutoencoder(tuple(m.hidden), m.latent_dims, m.activation)
+  kind = m.get('kind', 'dense')
+  if kind == 'conv':
+    compression = nets.ConvAutoencoder(tuple(m.filters), m.encoded_dims, m.latent_dims,
+                                       m.activation)
+  elif kind == 'dense':
+    compression = nets.DenseAutoencoder(tuple(m.hidden), m.latent_dims, m.activation)
+  else:
+    raise ValueError(f"unknown config.model.kind {kind!r}; known: 'dense', 'conv'")
   estimation = nets.EstimationNet(tuple(m.estimation_hidden), m.n_mixtures,
                                   m.dropout_rate, m.activation)
   return DAGMMNet(compression, estimation)

@@ -3,6 +3,7 @@ from typing import Callable, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
+import numpy as np
 
 ACTIVATIONS: dict[str, Callable[[jnp.ndarray], jnp.ndarray]] = {
     'tanh': nn.tanh, 'relu': nn.relu, 'sigmoid': nn.sigmoid, 'gelu': nn.gelu,
@@ -59,3 +60,49 @@ class EstimationNet(nn.Module):
       z = act(nn.Dense(width, name=f'dense_{i}')(z))
     z = nn.Dropout(self.dropout_rate, deterministic=not train)(z)
     return nn.softmax(nn.Dense(self.n_mixtures, name='logits')(z), axis=-1)
+
+
+class ConvAutoencoder(nn.Module):
+  """Convolutional compression network for images ``[N, H, W, C]``.
+
+  Encoder: one ``kernel``x``kernel`` convolution of stride 2 ('SAME') per entry of
+  ``filters``, flatten, Dense ``encoded_dims``, Dense ``latent_dims`` (the linear
+  code ``z_c``). Decoder: the mirror image, Dense ``latent -> encoded_dims ->``
+  flattened map, then one stride-2 transposed convolution per level back to
+  ``C`` channels (linear output). Odd sizes are handled by cropping each
+  decoded level to the encoder's shape at that level, so ``x_hat`` always has
+  the shape of ``x``.
+  """
+  filters: Sequence[int]
+  encoded_dims: int
+  latent_dims: int
+  activation: str = 'tanh'
+  kernel: int = 3
+
+  @nn.compact
+  def __call__(self, x: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """Returns ``(z_c [N, latent_dims], x_hat [N, H, W, C])``."""
+    if x.ndim != 4:
+      raise ValueError(f'ConvAutoencoder expects images [N, H, W, C], got shape {x.shape}')
+    if not self.filters:
+      raise ValueError('ConvAutoencoder needs at least one entry in filters')
+    act = get_activation(self.activation)
+    k = (self.kernel, self.kernel)
+    shapes = []                                    # spatial shape entering each level
+    h = x
+    for i, width in enumerate(self.filters):
+      shapes.append(h.shape[1:3])
+      h = act(nn.Conv(width, k, strides=(2, 2), padding='SAME', name=f'conv_{i}')(h))
+    map_shape = h.shape[1:]
+    h = act(nn.Dense(self.encoded_dims, name='enc_dense')(h.reshape(x.shape[0], -1)))
+    z_c = nn.Dense(self.latent_dims, name='code')(h)
+
+    h = act(nn.Dense(self.encoded_dims, name='dec_dense')(z_c))
+    h = act(nn.Dense(int(np.prod(map_shape)), name='dec_map')(h)).reshape(x.shape[0], *map_shape)
+    out_channels = (*reversed(self.filters[:-1]), x.shape[-1])
+    for i, (width, (hh, ww)) in enumerate(zip(out_channels, reversed(shapes))):
+      h = nn.ConvTranspose(width, k, strides=(2, 2), padding='SAME', name=f'deconv_{i}')(h)
+      h = h[:, :hh, :ww, :]
+      if i < len(out_channels) - 1:
+        h = act(h)
+    return z_c, h

@@ -13,10 +13,15 @@ class LossTerms(NamedTuple):
   energy: jnp.ndarray           # mean_i E(z_i)
   penalty: jnp.ndarray          # P(Sigma)
   n_nonfinite: jnp.ndarray      # energies that are NaN or inf in the batch
+  # Singularity diagnostics of the batch's regularized mixture (no gradient):
+  min_eig: jnp.ndarray          # [K] smallest covariance eigenvalue
+  cond: jnp.ndarray             # [K] condition number (largest / smallest eigenvalue)
+  phi: jnp.ndarray              # [K] mixture weights
+  cholesky_failures: jnp.ndarray  # components whose Cholesky factor is not finite
 
 
 def dagmm_loss(variables, net: DAGMMNet, x: jnp.ndarray,
-               dropout_key: jax.Array, regularizer: Callable[[jnp.ndarray], jnp.ndarray],
+               dropout_key: jax.Array, regularizer: Callable[[jnp.ndarray, jnp.ndarray], jnp.ndarray],
                lambda_energy: float, lambda_cov: float) -> tuple[jnp.ndarray, LossTerms]:
   """``J = mean ||x - x'||^2 + lambda1 mean E(z) + lambda2 P(Sigma)`` on one batch.
 
@@ -26,12 +31,13 @@ def dagmm_loss(variables, net: DAGMMNet, x: jnp.ndarray,
   """
   out = net.apply(variables, x, train=True, rngs={'dropout': dropout_key})
   sq_err = jnp.sum((x - out.x_hat).reshape(x.shape[0], -1) ** 2, axis=1)
-  params = gmm.regularize(gmm.fit_gmm(out.z, out.gamma), regularizer)
+  params = gmm.regularize(gmm.fit_gmm(out.z, out.gamma), regularizer, x.shape[0])
   energies = gmm.energy(out.z, params)
   terms = LossTerms(
       reconstruction=jnp.mean(sq_err),
       energy=jnp.mean(energies),
       penalty=gmm.covariance_penalty(params.cov),
-      n_nonfinite=jnp.sum(~jnp.isfinite(energies)))
+      n_nonfinite=jnp.sum(~jnp.isfinite(energies)),
+      **gmm.diagnostics(jax.lax.stop_gradient(params)))
   loss = terms.reconstruction + lambda_energy * terms.energy + lambda_cov * terms.penalty
   return loss, terms

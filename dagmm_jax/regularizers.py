@@ -6,11 +6,22 @@ function plus one entry in ``REGULARIZERS``. Configs select one with a spec
 string such as ``'jitter(eps=1e-6)'`` or ``'none'``.
 """
 import ast
+import inspect
 from typing import Callable
 
+import jax
 import jax.numpy as jnp
 
 Regularizer = Callable[..., jnp.ndarray]
+
+
+def _eye(cov: jnp.ndarray) -> jnp.ndarray:
+  return jnp.eye(cov.shape[-1], dtype=cov.dtype)
+
+
+def _mean_variance(cov: jnp.ndarray) -> jnp.ndarray:
+  """``[..., 1, 1]`` mean of each covariance's diagonal."""
+  return jnp.mean(jnp.diagonal(cov, axis1=-2, axis2=-1), axis=-1)[..., None, None]
 
 
 def none(cov: jnp.ndarray) -> jnp.ndarray:
@@ -20,12 +31,78 @@ def none(cov: jnp.ndarray) -> jnp.ndarray:
 
 def jitter(cov: jnp.ndarray, eps: float = 1e-6) -> jnp.ndarray:
   """Adds ``eps * I``: the fix used by both original implementations."""
-  return cov + eps * jnp.eye(cov.shape[-1], dtype=cov.dtype)
+  return cov + eps * _eye(cov)
+
+
+def relative_jitter(cov: jnp.ndarray, eps: float = 1e-4, floor: float = 1e-6) -> jnp.ndarray:
+  """Adds ``max(eps * mean variance, floor) * I``: jitter that follows the scale of
+  z (and, with very different variances, swamps the smallest ones)."""
+  return cov + jnp.maximum(eps * _mean_variance(cov), floor) * _eye(cov)
+
+
+def _spectral_map(cov: jnp.ndarray, f: Callable, df: Callable) -> jnp.ndarray:
+  """``V f(w) V^T`` for symmetric ``cov = V diag(w) V^T``, with a derivative that
+  stays finite for repeated eigenvalues (Daleckii-Krein divided differences)."""
+
+  @jax.custom_jvp
+  def apply(a):
+    w, v = jnp.linalg.eigh(a)
+    return (v * f(w)[..., None, :]) @ jnp.swapaxes(v, -1, -2)
+
+  @apply.defjvp
+  def apply_jvp(primals, tangents):
+    (a,), (da,) = primals, tangents
+    w, v = jnp.linalg.eigh(a)
+    fw = f(w)
+    out = (v * fw[..., None, :]) @ jnp.swapaxes(v, -1, -2)
+    gap = w[..., :, None] - w[..., None, :]
+    close = jnp.abs(gap) <= 1e-6 * jnp.maximum(jnp.abs(w[..., :, None]), jnp.abs(w[..., None, :])) + 1e-30
+    divided = jnp.where(close, 0.5 * (df(w)[..., :, None] + df(w)[..., None, :]),
+                        (fw[..., :, None] - fw[..., None, :]) / jnp.where(close, 1.0, gap))
+    vt = jnp.swapaxes(v, -1, -2)
+    sym = 0.5 * (da + jnp.swapaxes(da, -1, -2))
+    return out, v @ (divided * (vt @ sym @ v)) @ vt
+
+  return apply(0.5 * (cov + jnp.swapaxes(cov, -1, -2)))
+
+
+def eigen_floor(cov: jnp.ndarray, eps: float = 1e-5, floor: float = 1e-6) -> jnp.ndarray:
+  """Clips the eigenvalues at ``max(eps * largest eigenvalue, floor)`` (symmetric
+  eigendecomposition): the smallest change that bounds the condition number."""
+  w_max = jnp.linalg.eigvalsh(jax.lax.stop_gradient(cov))[..., -1:]
+  lo = jnp.maximum(eps * w_max, floor)                      # [..., 1], broadcasts over w [..., D]
+  return _spectral_map(cov, lambda w: jnp.maximum(w, lo), lambda w: (w > lo).astype(w.dtype))
+
+
+def shrinkage(cov: jnp.ndarray, intensity: float = 0.1, floor: float = 1e-6) -> jnp.ndarray:
+  """Convex shrinkage toward the diagonal, ``(1 - a) cov + a diag(cov) + floor * I``."""
+  diag = jnp.diagonal(cov, axis1=-2, axis2=-1)
+  target = diag[..., :, None] * _eye(cov)
+  return (1.0 - intensity) * cov + intensity * target + floor * _eye(cov)
+
+
+def oas(cov: jnp.ndarray, n_eff: jnp.ndarray, floor: float = 1e-6) -> jnp.ndarray:
+  """Oracle Approximating Shrinkage (Chen et al. 2010) toward ``mean variance * I``,
+  its intensity computed from the covariance and the component's effective
+  sample count ``n_eff`` (sum of memberships in the batch), plus ``floor * I``."""
+  p = cov.shape[-1]
+  tr = jnp.trace(cov, axis1=-2, axis2=-1)
+  tr2 = jnp.sum(cov * cov, axis=(-2, -1))                 # trace(S^2) for symmetric S
+  num = (1.0 - 2.0 / p) * tr2 + tr * tr
+  den = (n_eff + 1.0 - 2.0 / p) * (tr2 - tr * tr / p)
+  ok = den > 0    # den = 0: all eigenvalues equal, the target is the covariance itself
+  rho = jnp.where(ok, jnp.clip(num / jnp.where(ok, den, 1.0), 0.0, 1.0), 1.0)[..., None, None]
+  target = (tr / p)[..., None, None] * _eye(cov)
+  return (1.0 - rho) * cov + rho * target + floor * _eye(cov)
 
 
 REGULARIZERS: dict[str, Regularizer] = {
     'none': none,
     'jitter': jitter,
+    'relative_jitter': relative_jitter,
+    'eigen_floor': eigen_floor,
+    'shrinkage': shrinkage,
+    'oas': oas,
 }
 
 
@@ -43,15 +120,21 @@ def parse_spec(spec: str) -> tuple[str, dict[str, float]]:
                    f'e.g. "jitter(eps=1e-6)"')
 
 
-def get_regularizer(spec: str) -> Callable[[jnp.ndarray], jnp.ndarray]:
-  """``cov -> cov`` for a spec such as ``'jitter(eps=1e-6)'`` (see ``parse_spec``)."""
+def get_regularizer(spec: str) -> Callable[[jnp.ndarray, jnp.ndarray], jnp.ndarray]:
+  """``(cov [K, D, D], n_eff [K]) -> cov`` for a spec such as ``'jitter(eps=1e-6)'``
+  (see ``parse_spec``). ``n_eff`` (each component's sum of memberships) is passed
+  on only to regularizers that take it (data-driven ones such as ``oas``)."""
   name, params = parse_spec(spec)
   if name not in REGULARIZERS:
     raise ValueError(
         f'unknown covariance regularizer {name!r}; known: {sorted(REGULARIZERS)}')
   fn = REGULARIZERS[name]
+  wants_n = 'n_eff' in inspect.signature(fn).parameters
+  if 'n_eff' in params:
+    raise ValueError(f'bad parameters for regularizer {name!r}: n_eff comes from the data')
+  call = lambda cov, n_eff: fn(cov, n_eff=n_eff, **params) if wants_n else fn(cov, **params)
   try:
-    fn(jnp.eye(2), **params)   # fail now, with the name, on a wrong parameter
+    call(jnp.eye(2), jnp.asarray(10.0))   # fail now, with the name, on a wrong parameter
   except TypeError as e:
     raise ValueError(f'bad parameters for regularizer {name!r}: {e}') from None
-  return lambda cov: fn(cov, **params)
+  return call

@@ -50,3 +50,35 @@ def results_markdown(results: dict[str, Any]) -> str:
   if failures:
     lines += ['', '## Failed seeds', *failures]
   return '\n'.join(lines) + '\n'
+
+
+def table2_markdown(results: dict[str, dict[str, Any]], quick: bool = False) -> str:
+  """Every cell of a Table 2 run (``{cell name: results}``) in one table."""
+  lines = ['# DAGMM-JAX: the paper\'s Table 2', '',
+           *(['**Quick smoke run (few seeds, 1/100 of the epochs): not a reproduction.**', '']
+             if quick else []),
+           'Mean ± std over the seeds that did not fail; `failed` counts seeds whose '
+           'training hit a non-finite loss or whose final GMM gave non-finite energies '
+           '(listed below). The paper reports only precision, recall and F1, and only '
+           'for its own (`paper`) protocol.', '',
+           '| dataset | protocol | run | precision | recall | F1 | AUROC | AUPRC | seeds | failed | wall time |',
+           '|---|---|---|---|---|---|---|---|---|---|---|']
+  failures = []
+  for res in results.values():
+    c = res['config']
+    head = f"| {res['dataset']} | {res['protocol']} |"
+    wall = f"{res['wall_time_s'] / 60:.1f} min"
+    for i, row in enumerate(summary_rows(res)):
+      lines.append(f"{head if i == 0 else '| | |'} {row[2:]} {wall if i == 0 else ''} |")
+    failures += [f"- {res['dataset']} / {res['protocol']}, seed {r['seed']}: {r['failure']}"
+                 for r in res['runs'] if r['failed']]
+    failures += [f"- {res['dataset']} / {res['protocol']}, seed {r['seed']} (untrained): "
+                 f"{r['untrained']['failure']}" for r in res['runs'] if r['untrained']['failed']]
+  lines += ['', 'Settings per dataset: '
+            + '; '.join(f"{r['dataset']} {r['config']['num_epochs']} epochs, batch "
+                        f"{r['config']['batch_size']}, scaling `{r['config']['scaling']}`, "
+                        f"regularizer `{r['config']['gmm']['regularizer']}`"
+                        for r in results.values() if r['protocol'] == 'paper') + '.']
+  if failures:
+    lines += ['', '## Failed seeds', *failures]
+  return '\n'.join(lines) + '\n'

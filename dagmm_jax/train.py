@@ -41,12 +41,25 @@ class TrainState(NamedTuple):
 
 
 class EpochMetrics(NamedTuple):
-  """Per-seed means over the epoch's active steps, ``[S]`` each."""
-  loss: jnp.ndarray
+  """Per seed (``[S]``, or ``[S, K]`` per component) over the epoch's active steps."""
+  loss: jnp.ndarray            # means over steps
   reconstruction: jnp.ndarray
   energy: jnp.ndarray
   penalty: jnp.ndarray
-  n_nonfinite: jnp.ndarray
+  n_nonfinite: jnp.ndarray     # sums over steps
+  cholesky_failures: jnp.ndarray
+  min_eig: jnp.ndarray         # [S, K] smallest over steps
+  cond: jnp.ndarray            # [S, K] largest over steps
+  phi: jnp.ndarray             # [S, K] mean over steps
+
+
+def combine_epochs(m: EpochMetrics) -> EpochMetrics:
+  """One record for metrics stacked over epochs ``[n, S, ...]``: means of the loss
+  terms and weights, sums of the counts, the smallest ``min_eig``, the largest ``cond``."""
+  mean = lambda a: np.mean(a, axis=0)
+  return EpochMetrics(mean(m.loss), mean(m.reconstruction), mean(m.energy), mean(m.penalty),
+                      np.sum(m.n_nonfinite, 0), np.sum(m.cholesky_failures, 0),
+                      np.min(m.min_eig, 0), np.max(m.cond, 0), mean(m.phi))
 
 
 def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
@@ -60,16 +73,19 @@ def seed_keys(seeds: list[int]) -> tuple[jnp.ndarray, jnp.ndarray]:
   return split[:, 0], split[:, 1]
 
 
-def init_params(net: DAGMMNet, init_keys: jnp.ndarray, n_features: int,
+def init_params(net: DAGMMNet, init_keys: jnp.ndarray, n_features: int | tuple[int, ...],
                 dtype: jnp.dtype = jnp.float32) -> Any:
-  """Network variables for every seed, stacked on a leading axis."""
-  dummy = jnp.zeros((1, n_features), dtype)
+  """Network variables for every seed, stacked on a leading axis. ``n_features``
+  is the width of a row, or the shape of one sample (e.g. ``(H, W, C)``)."""
+  shape = (n_features,) if isinstance(n_features, (int, np.integer)) else tuple(n_features)
+  dummy = jnp.zeros((1, *shape), dtype)
   init = lambda k: net.init({'params': k}, dummy, train=False)
   cast = lambda tree: jax.tree_util.tree_map(lambda p: p.astype(dtype), tree)
   return jax.jit(jax.vmap(lambda k: cast(init(k))))(init_keys)
 
 
-def init_state(config: ml_collections.ConfigDict, seeds: list[int], n_features: int) -> TrainState:
+def init_state(config: ml_collections.ConfigDict, seeds: list[int],
+               n_features: int | tuple[int, ...]) -> TrainState:
   """Fresh training state for ``seeds``."""
   init_keys, train_keys = seed_keys(seeds)
   params = init_params(build_net(config), init_keys, n_features, jnp.dtype(config.dtype))
@@ -128,12 +144,16 @@ def make_epoch_fn(config: ml_collections.ConfigDict, batch: int, steps: int) -> 
       return carry, (loss, terms, active)
 
     carry, (loss, terms, active) = jax.lax.scan(
-        step, (params, opt_state, failed_epoch, failed_step), jnp.arange(steps))
+        step, (params, opt_state, failed_epoch, failed_step), jnp.arange(steps, dtype=jnp.int32))
     w = active.astype(loss.dtype)
     n = jnp.maximum(jnp.sum(w), 1.0)
-    mean = lambda v: jnp.sum(jnp.where(active, v, 0.0)) / n
-    metrics = EpochMetrics(mean(loss), mean(terms.reconstruction), mean(terms.energy),
-                           mean(terms.penalty), jnp.sum(jnp.where(active, terms.n_nonfinite, 0)))
+    on = lambda v, fill: jnp.where(active.reshape(-1, *([1] * (v.ndim - 1))), v, fill)
+    mean = lambda v: jnp.sum(on(v, 0.0), axis=0) / n
+    metrics = EpochMetrics(
+        mean(loss), mean(terms.reconstruction), mean(terms.energy), mean(terms.penalty),
+        jnp.sum(on(terms.n_nonfinite, 0), axis=0), jnp.sum(on(terms.cholesky_failures, 0), axis=0),
+        jnp.min(on(terms.min_eig, jnp.inf), axis=0), jnp.max(on(terms.cond, -jnp.inf), axis=0),
+        mean(terms.phi))
     return carry, metrics
 
   vmapped = jax.vmap(seed_epoch, in_axes=(0, 0, 0, 0, 0, 0, 0, 0, 0, None, None))
@@ -162,8 +182,10 @@ def fit(config: ml_collections.ConfigDict, state: TrainState, data: TrainData,
         ckpt_mngr=None) -> TrainState:
   """Trains from ``state.epoch`` to ``config.num_epochs``.
 
-  ``on_epoch(epoch, metrics, seconds, state)`` gets host copies of each epoch's
-  metrics (``state`` is the one at the end of the compiled call).
+  ``on_epoch(epoch, metrics, seconds, state)`` is called after each compiled
+  call (one epoch, or several fused epochs on tiny data sets) with host copies:
+  ``epoch`` is the last epoch done, ``metrics`` covers the call's epochs
+  (``combine_epochs``), ``seconds`` is per epoch, ``state`` is the current state.
   With ``ckpt_mngr`` the full state is saved every ``config.checkpoint_every``
   epochs and at the end; resuming from such a checkpoint gives the same result
   as an uninterrupted run, because every random key derives from (seed, epoch,
@@ -180,10 +202,9 @@ def fit(config: ml_collections.ConfigDict, state: TrainState, data: TrainData,
     state, metrics = run_epochs(state, data, n)
     metrics = jax.device_get(metrics)
     seconds = (time.perf_counter() - start) / n
-    for i in range(n):
-      if on_epoch is not None:
-        on_epoch(epoch + i + 1, jax.tree_util.tree_map(lambda a: a[i], metrics), seconds, state)
     epoch += n
+    if on_epoch is not None:
+      on_epoch(epoch, combine_epochs(metrics), seconds, state)
     if ckpt_mngr is not None and (epoch % every == 0 or epoch == total):
       checkpoint.save(ckpt_mngr, epoch, state)
   return state

@@ -438,3 +438,54 @@ def test_zscore_and_none_values():
 def test_constant_column_detected_exactly_not_by_rounded_std():
   x = np.full((37, 1), 0.6369616873214543)  # float64 std of these equal values is 2.2e-16
   assert fit_scaler(x, "zscore").scale[0] == 1.0
+
+
+# --------------------------------------------------------------------------
+# every Table 2 data set: splits per protocol and seed, scaling
+
+
+# name: (max_anomalies, normal rows, anomaly rows in the pool)
+TABLE2_DATA = {
+  "kddcup99": (None, KDD_ROWS - KDD_NORMAL_TRAFFIC, KDD_NORMAL_TRAFFIC),
+  "kddcup99_rev": (24_319, KDD_NORMAL_TRAFFIC, 24_319),
+  "thyroid": (None, 3772 - 93, 93),
+  "arrhythmia": (None, 452 - 66, 66),
+}
+
+
+@pytest.mark.parametrize("protocol", ["paper", "goad"])
+@pytest.mark.parametrize("name", sorted(TABLE2_DATA))
+def test_table2_splits_on_real_files(load, name, protocol):
+  data = load(name)
+  max_anom, n_normal, n_anom = TABLE2_DATA[name]
+  pool = n_normal + n_anom
+  for seed in (0, 1):
+    split = make_split(data.y, protocol, seed, max_anom)
+    _check_split(split, data.y)
+    if protocol == "paper":
+      assert split.test_idx.size == pool - pool // 2
+      anomalies_in_train_half = pool // 2 - split.train_idx.size
+      assert int(data.y[split.test_idx].sum()) + anomalies_in_train_half == n_anom
+    else:
+      assert split.train_idx.size == n_normal // 2
+      assert split.test_idx.size == n_normal - n_normal // 2 + n_anom
+      assert int(data.y[split.test_idx].sum()) == n_anom
+    again = make_split(data.y, protocol, seed, max_anom)
+    np.testing.assert_array_equal(split.train_idx, again.train_idx)
+    np.testing.assert_array_equal(split.test_idx, again.test_idx)
+  other = make_split(data.y, protocol, 2, max_anom)
+  assert not np.array_equal(split.test_idx, other.test_idx)
+
+
+@pytest.mark.parametrize("method", ["minmax", "zscore"])
+@pytest.mark.parametrize("name", sorted(TABLE2_DATA))
+def test_table2_scaling_uses_training_rows_only(load, name, method):
+  data = load(name)
+  split = make_split(data.y, "paper", 0, TABLE2_DATA[name][0])
+  scaler = fit_scaler(data.x[split.train_idx], method)
+  x = np.array(data.x)
+  x[split.test_idx] = x[split.test_idx] * 7.0 + 3.0        # test rows changed...
+  again = fit_scaler(x[split.train_idx], method)             # ...scaler unchanged
+  np.testing.assert_array_equal(again.shift, scaler.shift)
+  np.testing.assert_array_equal(again.scale, scaler.scale)
+  assert np.all(scaler.scale > 0) and np.isfinite(scaler.apply(data.x)).all()

@@ -68,7 +68,7 @@ def test_dead_component_gives_no_nan():
   e = gmm.energy(jnp.asarray(z, jnp.float32), reg)
   np.testing.assert_allclose(e, _reference_energy(z, *[np.asarray(a)[:2] for a in reg]), rtol=1e-4)
   grad = jax.grad(lambda g: gmm.energy(jnp.asarray(z), gmm.regularize(
-      gmm.fit_gmm(jnp.asarray(z), g), lambda c: c + 1e-6 * jnp.eye(3))).mean())(jnp.asarray(gamma))
+      gmm.fit_gmm(jnp.asarray(z), g), lambda c, n: c + 1e-6 * jnp.eye(3), len(z))).mean())(jnp.asarray(gamma))
   assert np.all(np.isfinite(grad))
 
 

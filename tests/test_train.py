@@ -27,12 +27,19 @@ def test_gradients_are_finite_and_nonzero_for_every_parameter():
     assert np.any(g != 0), f'zero gradient for {jax.tree_util.keystr(path)}'
 
 
-def test_one_epoch_changes_every_parameter():
+def test_one_epoch_changes_every_parameter_and_logs_diagnostics():
   config = _config(num_epochs=1)
   data = synthetic_data(n_seeds=2)
   state = train.init_state(config, [0, 1], data.x.shape[1])
   before = jax.device_get(state.params)
-  after = train.fit(config, state, data).params
+  logged = []
+  after = train.fit(config, state, data, on_epoch=lambda e, m, s, st: logged.append(m)).params
+  (m,) = logged
+  k = config.model.n_mixtures
+  assert m.min_eig.shape == m.cond.shape == m.phi.shape == (2, k)
+  assert np.all(m.min_eig > 0) and np.all(m.cond >= 1) and np.all(np.isfinite(m.cond))
+  np.testing.assert_allclose(m.phi.sum(axis=1), 1.0, rtol=1e-5)
+  assert m.cholesky_failures.tolist() == [0, 0] and m.n_nonfinite.tolist() == [0, 0]
   for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(before), jax.tree_util.tree_leaves(after)):
     changed = np.any(np.asarray(a) != np.asarray(b), axis=tuple(range(1, np.ndim(a))))
     assert changed.all(), f'{jax.tree_util.keystr(path)} unchanged for some seed'
@@ -87,3 +94,19 @@ def test_nan_seed_is_marked_and_does_not_poison_others():
 def test_batch_plan_drops_partial_batches_and_shrinks_to_small_sets():
   assert train.batch_plan(np.array([1000, 1050]), 100) == (100, 10)
   assert train.batch_plan(np.array([60, 70]), 128) == (60, 1)
+
+
+def test_singular_mixture_without_regularizer_is_counted_and_fails_the_seed():
+  """All rows identical: every covariance is exactly zero. With regularizer 'none'
+  the Cholesky failures and NaN energies are counted and the seed is marked
+  failed at its first step; with jitter the same data trains."""
+  data = synthetic_data(n_seeds=1)
+  data = data._replace(x=jnp.broadcast_to(data.x[:1], data.x.shape))
+  for spec, fails in (('none', True), ('jitter(eps=1e-6)', False)):
+    config = _config(num_epochs=1, gmm__regularizer=spec)
+    logged = []
+    state = train.fit(config, train.init_state(config, [0], 8), data,
+                      on_epoch=lambda e, m, s, st: logged.append(m))
+    assert (int(state.failed_step[0]) == 0) == fails
+    assert (int(logged[0].cholesky_failures[0]) > 0) == fails
+    assert (int(logged[0].n_nonfinite[0]) > 0) == fails

@@ -1,0 +1,262 @@
+"""A small scikit-learn/PyOD-style interface to one DAGMM model.
+
+  model = DAGMM(config).fit(X_train, X_val)     # X: [N, D] rows or [N, H, W, C] images
+  energies = model.score_samples(X)             # higher = more anomalous
+  labels = model.predict(X)                     # 1 above the stored threshold
+  model.save('runs/m'); same = DAGMM.load('runs/m')
+
+One seed is trained with the library's compiled epoch (``train.make_epoch_fn``).
+Tabular rows are scaled with ``config.scaling`` ('minmax' by default) fitted on
+the training rows; images (already in [0, 1]) are not scaled. After training
+the GMM is fitted exactly over the whole training set (as in
+``inference.fit_and_score``) and stored with the model, together with the
+decision threshold: the ``config.threshold_percentile`` percentile (default 99)
+of the training energies.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import tempfile
+import time
+from typing import Any, Callable
+
+import flax.serialization
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from dagmm_jax import gmm, inference, regularizers, train
+from dagmm_jax.data.protocols import fit_scaler
+from dagmm_jax.model import DAGMMNet, build_net
+
+FORMAT_VERSION = 1
+FILES = ('config.json', 'model.json', 'params.msgpack')
+
+
+class ModelError(ValueError):
+  """A saved model is missing, incomplete or corrupt, or the model is not fitted."""
+
+
+def _first_seed(tree: Any) -> Any:
+  return jax.tree_util.tree_map(lambda a: a[0], tree)
+
+
+def make_eval_fn(net: DAGMMNet, regularizer: Callable) -> Callable:
+  """Jitted ``(params, x_train, x_val, shift, scale) -> (val energies, val squared
+  reconstruction errors)``: the GMM is fitted over all training rows."""
+
+  @jax.jit
+  def evaluate(params, x, x_val, shift, scale):
+    z, gamma = inference.embed(net, params, x, jnp.arange(x.shape[0]), shift, scale)
+    g = gmm.regularize(gmm.fit_gmm(z, gamma), regularizer, x.shape[0])
+    z_val, _ = inference.embed(net, params, x_val, jnp.arange(x_val.shape[0]), shift, scale)
+    xs = ((x_val - shift) / scale).astype(x_val.dtype)
+    x_hat = net.apply(params, xs, train=False).x_hat
+    sq_err = jnp.sum((xs - x_hat).reshape(xs.shape[0], -1) ** 2, axis=1)
+    return gmm.energy(z_val, g), sq_err
+  return evaluate
+
+
+def make_fit_gmm_fn(net: DAGMMNet, regularizer: Callable) -> Callable:
+  """Jitted ``(params, x, shift, scale) -> (GMMParams, energies of x)``."""
+
+  @jax.jit
+  def fit(params, x, shift, scale):
+    n = x.shape[0]
+    idx = jnp.arange(n)
+    scored = inference.fit_and_score(net, regularizer, params, x, idx, n, idx, shift, scale)
+    return scored.gmm_params, scored.energies
+  return fit
+
+
+def make_score_fn(net: DAGMMNet) -> Callable:
+  """Jitted ``(params, GMMParams, x, shift, scale) -> energies``."""
+
+  @jax.jit
+  def score(params, g, x, shift, scale):
+    z, _ = inference.embed(net, params, x, jnp.arange(x.shape[0]), shift, scale)
+    return gmm.energy(z, g)
+  return score
+
+
+def _divisor_at_most(total: int, target: int) -> int:
+  """The largest divisor of ``total`` not above ``target``: equal fused calls, one compile."""
+  return max(d for d in range(1, max(1, min(total, target)) + 1) if total % d == 0) if total > 0 else 1
+
+
+class DAGMM:
+  """One DAGMM model; ``config`` as in ``experiments/*.py`` (one seed: ``config.seed``)."""
+
+  def __init__(self, config: ml_collections.ConfigDict, verbose: bool = False):
+    self.config = ml_collections.ConfigDict(config.to_dict())
+    self.verbose = verbose
+    self.params_: Any = None
+    self.gmm_: gmm.GMMParams | None = None
+    self.shift_: np.ndarray | None = None
+    self.scale_: np.ndarray | None = None
+    self.threshold_: float | None = None
+    self.input_shape_: tuple[int, ...] | None = None
+    self.train_energies_: np.ndarray | None = None
+    self.history_: list[dict[str, float]] = []
+    self._score_fn = None
+
+  # -- training ---------------------------------------------------------------
+  def _check_x(self, x: np.ndarray, what: str) -> np.ndarray:
+    x = np.asarray(x, np.float32)
+    if x.ndim not in (2, 4) or x.shape[0] == 0:
+      raise ValueError(f'{what} must be a non-empty [N, D] array or [N, H, W, C] image batch, '
+                       f'got shape {x.shape}')
+    if self.input_shape_ is not None and tuple(x.shape[1:]) != self.input_shape_:
+      raise ValueError(f'{what} has sample shape {tuple(x.shape[1:])}, the model expects '
+                       f'{self.input_shape_}')
+    if not np.isfinite(x).all():
+      raise ValueError(f'{what} contains NaN or inf')
+    return x
+
+  def fit(self, x: np.ndarray, x_val: np.ndarray | None = None) -> 'DAGMM':
+    """Trains on ``x`` (all rows normal); ``x_val`` adds validation energy and
+    reconstruction error to ``history_`` every ``config.val_every`` epochs."""
+    config = self.config
+    self.input_shape_ = None
+    x = self._check_x(x, 'X')
+    self.input_shape_ = tuple(x.shape[1:])
+    if x_val is not None:
+      x_val = self._check_x(x_val, 'X_val')
+    if x.ndim == 2:
+      scaler = fit_scaler(x, config.get('scaling', 'minmax'))
+      self.shift_, self.scale_ = scaler.shift, scaler.scale
+    else:
+      self.shift_, self.scale_ = np.zeros(1, np.float32), np.ones(1, np.float32)
+    n = x.shape[0]
+    xd = jnp.asarray(x)
+    data = train.TrainData(xd, jnp.arange(n, dtype=jnp.int32)[None], jnp.asarray([n], jnp.int32),
+                           jnp.asarray(self.shift_)[None], jnp.asarray(self.scale_)[None])
+    state = train.init_state(config, [int(config.seed)], self.input_shape_)
+    batch, steps = train.batch_plan(np.asarray([n]), config.batch_size)
+    run_epochs = train.make_epoch_fn(config, batch, steps)
+    net = build_net(config)
+    reg = regularizers.get_regularizer(config.gmm.regularizer)
+    val_every = int(config.get('val_every', 0)) if x_val is not None else 0
+    chunk = val_every or _divisor_at_most(int(config.num_epochs),
+                                          max(1, -(-train.MIN_STEPS_PER_CALL // steps)))
+    eval_fn = make_eval_fn(net, reg) if val_every else None
+    shift, scale = jnp.asarray(self.shift_), jnp.asarray(self.scale_)
+    self.history_ = []
+    epoch, total = 0, int(config.num_epochs)
+    while epoch < total:
+      k = min(chunk, total - epoch)
+      start = time.perf_counter()
+      state, metrics = run_epochs(state, data, k)
+      m = train.combine_epochs(jax.device_get(metrics))
+      seconds = time.perf_counter() - start
+      epoch += k
+      row = {'epoch': epoch, 'seconds_per_epoch': seconds / k,
+             'images_per_second' if x.ndim == 4 else 'rows_per_second': batch * steps * k / seconds,
+             'loss': float(m.loss[0]), 'reconstruction': float(m.reconstruction[0]),
+             'energy': float(m.energy[0]), 'penalty': float(m.penalty[0]),
+             'n_nonfinite': int(m.n_nonfinite[0])}
+      if eval_fn is not None:
+        e, r = jax.device_get(eval_fn(_first_seed(state.params), xd, jnp.asarray(x_val), shift, scale))
+        row.update(val_energy=float(np.mean(e)), val_reconstruction=float(np.mean(r)))
+      self.history_.append(row)
+      if self.verbose:
+        print(' '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}' for k, v in row.items()),
+              flush=True)
+    failed = int(jax.device_get(state.failed_epoch)[0])
+    if failed >= 0:
+      raise FloatingPointError(f'training failed: non-finite loss or gradients at epoch {failed} '
+                               '(try a smaller learning rate or a stronger gmm.regularizer)')
+    self.params_ = jax.device_get(_first_seed(state.params))
+    g, energies = make_fit_gmm_fn(net, reg)(self.params_, xd, shift, scale)
+    self.gmm_ = gmm.GMMParams(*(np.asarray(a) for a in jax.device_get(g)))
+    self.train_energies_ = np.asarray(energies)
+    self.threshold_ = float(np.percentile(self.train_energies_,
+                                          config.get('threshold_percentile', 99.0)))
+    self._score_fn = None
+    return self
+
+  # -- scoring ----------------------------------------------------------------
+  def _require_fitted(self) -> None:
+    if self.params_ is None:
+      raise ModelError('this DAGMM is not fitted: call fit(X) or DAGMM.load(path) first')
+
+  def score_samples(self, x: np.ndarray) -> np.ndarray:
+    """Sample energies ``[N]`` (float32, higher = more anomalous)."""
+    self._require_fitted()
+    x = self._check_x(x, 'X')
+    if self._score_fn is None:
+      self._score_fn = make_score_fn(build_net(self.config))
+    n = x.shape[0]
+    bucket = max(16, 1 << (n - 1).bit_length())   # few distinct shapes: few compilations
+    xp = np.concatenate([x, np.zeros((bucket - n, *x.shape[1:]), x.dtype)]) if bucket > n else x
+    energies = self._score_fn(self.params_, self.gmm_, jnp.asarray(xp),
+                              jnp.asarray(self.shift_), jnp.asarray(self.scale_))
+    return np.asarray(jax.device_get(energies))[:n]
+
+  decision_function = score_samples
+
+  def predict(self, x: np.ndarray) -> np.ndarray:
+    """``[N]`` int: 1 where the energy is above ``threshold_``, else 0."""
+    return self.predict_from_scores(self.score_samples(x))
+
+  def predict_from_scores(self, energies: np.ndarray) -> np.ndarray:
+    """``[N]`` int 0/1 labels of already computed energies."""
+    self._require_fitted()
+    return (np.asarray(energies) > self.threshold_).astype(np.int64)
+
+  # -- persistence ------------------------------------------------------------
+  def save(self, path: str | os.PathLike) -> None:
+    """Writes the model folder ``path`` atomically (a temporary folder renamed into place)."""
+    self._require_fitted()
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = pathlib.Path(tempfile.mkdtemp(dir=path.parent, prefix=f'.{path.name}.tmp-'))
+    try:
+      (tmp / 'config.json').write_text(self.config.to_json(indent=2) + '\n')
+      meta = {'format_version': FORMAT_VERSION, 'input_shape': list(self.input_shape_),
+              'threshold': self.threshold_, 'history': self.history_}
+      (tmp / 'model.json').write_text(json.dumps(meta, indent=2) + '\n')
+      tree = {'params': self.params_, 'gmm': self.gmm_._asdict(),
+              'shift': self.shift_, 'scale': self.scale_}
+      tree = jax.tree_util.tree_map(np.asarray, tree)
+      (tmp / 'params.msgpack').write_bytes(flax.serialization.msgpack_serialize(tree))
+      old = None
+      if path.exists():
+        old = path.with_name(f'.{path.name}.old-{os.getpid()}')
+        os.replace(path, old)
+      os.replace(tmp, path)
+      if old is not None:
+        shutil.rmtree(old)
+    except BaseException:
+      shutil.rmtree(tmp, ignore_errors=True)
+      raise
+
+  @classmethod
+  def load(cls, path: str | os.PathLike) -> 'DAGMM':
+    """The model saved at ``path``; ``ModelError`` says what is missing or corrupt."""
+    path = pathlib.Path(path)
+    if not path.is_dir():
+      raise ModelError(f'no saved DAGMM model at {path}: folder does not exist')
+    missing = [f for f in FILES if not (path / f).is_file()]
+    if missing:
+      raise ModelError(f'incomplete DAGMM model at {path}: missing {missing} (expected {list(FILES)})')
+    try:
+      config = ml_collections.ConfigDict(json.loads((path / 'config.json').read_text()))
+      meta = json.loads((path / 'model.json').read_text())
+      tree = flax.serialization.msgpack_restore((path / 'params.msgpack').read_bytes())
+      if meta.get('format_version') != FORMAT_VERSION:
+        raise ValueError(f'format_version {meta.get("format_version")!r}, expected {FORMAT_VERSION}')
+      model = cls(config)
+      model.params_ = tree['params']
+      model.gmm_ = gmm.GMMParams(tree['gmm']['phi'], tree['gmm']['mu'], tree['gmm']['cov'])
+      model.shift_, model.scale_ = tree['shift'], tree['scale']
+      model.input_shape_ = tuple(int(d) for d in meta['input_shape'])
+      model.threshold_ = float(meta['threshold'])
+      model.history_ = meta.get('history', [])
+    except Exception as e:   # noqa: BLE001 -- any parse failure means a corrupt model
+      raise ModelError(f'corrupt DAGMM model at {path}: {type(e).__name__}: {e}') from None
+    return model

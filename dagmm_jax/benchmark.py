@@ -1,0 +1,134 @@
+"""Throughput benchmark: training (1 and S seeds), scoring, matmul roofline, load, memory.
+
+Everything is measured in one process on the current machine, so the ratios
+(model FLOP/s over matmul FLOP/s, S seeds over 1 seed) are comparable even on
+a noisy shared machine; absolute times are not.
+"""
+import resource
+import sys
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from dagmm_jax import experiment, train
+from dagmm_jax.data import load_dataset
+
+
+def _best_seconds(fn, repeats: int) -> float:
+  """Best wall time of ``repeats`` calls (each blocked until ready)."""
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    jax.block_until_ready(fn())
+    times.append(time.perf_counter() - start)
+  return min(times)
+
+
+def matmul_flops(n: int = 2048, repeats: int = 5, dtype=jnp.float32) -> float:
+  """Achievable dense matmul FLOP/s of the default device (an ``n x n`` product)."""
+  a = jax.random.normal(jax.random.PRNGKey(0), (n, n), dtype)
+  b = jax.random.normal(jax.random.PRNGKey(1), (n, n), dtype)
+  f = jax.jit(jnp.dot)
+  jax.block_until_ready(f(a, b))
+  return 2 * n ** 3 / _best_seconds(lambda: f(a, b), repeats)
+
+
+def model_flops_per_sample(params: Any) -> float:
+  """Forward + backward FLOPs per sample of the dense layers of one seed's network:
+  ``6 * fan_in * fan_out`` per kernel (2 forward, 4 backward: input and weight
+  gradients). Elementwise work and the K x D x D mixture algebra are left out."""
+  kernels = [l for path, l in jax.tree_util.tree_leaves_with_path(params)
+             if 'kernel' in jax.tree_util.keystr(path)]
+  return float(sum(6 * np.prod(k.shape[-2:]) for k in kernels))
+
+
+def peak_host_memory_gib() -> float:
+  """Peak resident memory of this process (``ru_maxrss``), GiB."""
+  rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+  return rss / 2 ** 30 if sys.platform == 'darwin' else rss / 2 ** 20
+
+
+def train_throughput(config: ml_collections.ConfigDict, data, seeds: list[int],
+                     epochs: int, repeats: int) -> dict[str, float]:
+  """Samples/s of training ``len(seeds)`` seeds together (``epochs`` fused epochs per call)."""
+  evalset = experiment.EvalSet(config, data, seeds)
+  state = train.init_state(config, seeds, data.x.shape[1])
+  batch, steps = train.batch_plan(np.asarray(evalset.train.n_train), config.batch_size)
+  run_epochs = train.make_epoch_fn(config, batch, steps)
+  start = time.perf_counter()
+  state, m = run_epochs(state, evalset.train, epochs)
+  jax.block_until_ready(m)
+  first = time.perf_counter() - start
+  holder = [state]
+
+  def call():
+    holder[0], metrics = run_epochs(holder[0], evalset.train, epochs)
+    return metrics
+
+  seconds = _best_seconds(call, repeats)
+  samples = len(seeds) * epochs * steps * batch
+  flops = model_flops_per_sample(jax.tree_util.tree_map(lambda a: a[0], state.params)) * samples
+  return {'seeds': len(seeds), 'steps_per_epoch': steps, 'batch': batch,
+          'seconds_per_epoch': seconds / epochs, 'samples_per_s': samples / seconds,
+          'model_flops_per_s': flops / seconds, 'compile_s': first - seconds}
+
+
+def score_throughput(config: ml_collections.ConfigDict, data, seeds: list[int],
+                     repeats: int) -> dict[str, float]:
+  """Energies/s of the final step (exact GMM fit over training rows + test energies)."""
+  evalset = experiment.EvalSet(config, data, seeds)
+  state = train.init_state(config, seeds, data.x.shape[1])
+  score = experiment.make_score_fn(config)
+  call = lambda: score(state.params, evalset.train, evalset.test_idx).energies
+  start = time.perf_counter()
+  jax.block_until_ready(call())
+  first = time.perf_counter() - start
+  seconds = _best_seconds(call, repeats)
+  n_test = int(np.sum(evalset.n_test))
+  return {'seeds': len(seeds), 'energies_per_s': n_test / seconds,
+          'rows_embedded_per_s': (n_test + int(np.sum(evalset.train.n_train))) / seconds,
+          'compile_s': first - seconds}
+
+
+def run(config: ml_collections.ConfigDict, seeds: int, epochs: int, repeats: int) -> dict[str, Any]:
+  """The whole benchmark; returns a JSON-able dict."""
+  start = time.perf_counter()
+  load_dataset.cache_clear()
+  data = load_dataset(config.dataset)
+  load_s = time.perf_counter() - start
+  out = {'device': str(jax.devices()[0]), 'backend': jax.default_backend(),
+         'dataset': config.dataset, 'dtype': config.dtype, 'load_s': load_s,
+         'matmul_flops_per_s': matmul_flops()}
+  out['train'] = [train_throughput(config, data, list(range(s)), epochs, repeats)
+                  for s in sorted({1, seeds})]
+  for t in out['train']:
+    t['fraction_of_matmul'] = t['model_flops_per_s'] / out['matmul_flops_per_s']
+  out['score'] = score_throughput(config, data, list(range(seeds)), repeats)
+  out['peak_host_memory_gib'] = peak_host_memory_gib()
+  return out
+
+
+def markdown(r: dict[str, Any]) -> str:
+  """The benchmark as a markdown table."""
+  lines = [f"Benchmark on `{r['device']}` ({r['dataset']}, {r['dtype']})", '',
+           '| measure | value |', '|---|---|',
+           f"| dense matmul (2048², {r['dtype']}) | {r['matmul_flops_per_s'] / 1e9:.1f} GFLOP/s |"]
+  for t in r['train']:
+    s = t['seeds']
+    lines += [f"| training, {s} seed(s): samples/s | {t['samples_per_s']:,.0f} |",
+              f"| training, {s} seed(s): seconds per epoch ({t['steps_per_epoch']} steps of "
+              f"{t['batch']}) | {t['seconds_per_epoch']:.3f} |",
+              f"| training, {s} seed(s): model FLOP/s (fraction of matmul) | "
+              f"{t['model_flops_per_s'] / 1e9:.1f} GFLOP/s ({100 * t['fraction_of_matmul']:.0f}%) |",
+              f"| training, {s} seed(s): compile | {t['compile_s']:.1f} s |"]
+  sc = r['score']
+  lines += [f"| scoring, {sc['seeds']} seeds: test energies/s (incl. exact GMM fit) | "
+            f"{sc['energies_per_s']:,.0f} |",
+            f"| scoring: compile | {sc['compile_s']:.1f} s |",
+            f"| load + preprocess {r['dataset']} (warm TFDS) | {r['load_s']:.2f} s |",
+            f"| peak host memory | {r['peak_host_memory_gib']:.2f} GiB |"]
+  return '\n'.join(lines) + '\n'

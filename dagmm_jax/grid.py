@@ -1,0 +1,50 @@
+"""Runs a grid of experiments (one workdir each) and collects their results.
+
+Used by the Table 2 reproduction and by studies: every cell is an ordinary
+``train_and_evaluate`` run in ``workdir/<cell name>``, so each cell resumes on
+its own and a finished cell is reused when the grid is run again.
+"""
+import importlib
+import pathlib
+from typing import Any
+
+import ml_collections
+from absl import logging
+
+from dagmm_jax import experiment
+
+
+def load_experiment(name: str) -> ml_collections.ConfigDict:
+  """``experiments/<name>.py``'s ``get_config()``; a clear error for an unknown name."""
+  try:
+    module = importlib.import_module(f'experiments.{name}')
+  except ModuleNotFoundError as e:
+    known = sorted(p.stem for p in pathlib.Path(__file__).resolve().parents[1].glob('experiments/*.py')
+                   if not p.stem.startswith('_'))
+    raise ValueError(f'no experiment config experiments/{name}.py; known: {known}') from e
+  return module.get_config()
+
+
+def quick(config: ml_collections.ConfigDict, seeds: int = 3,
+          epoch_divisor: int = 100) -> ml_collections.ConfigDict:
+  """A smoke-run copy: ``seeds`` seeds, ``num_epochs // epoch_divisor`` epochs (at least 2)."""
+  config = ml_collections.ConfigDict(config.to_dict())
+  config.num_seeds = min(config.num_seeds, seeds)
+  config.num_epochs = max(2, config.num_epochs // epoch_divisor)
+  config.checkpoint_every = min(config.checkpoint_every, config.num_epochs)
+  return config
+
+
+def run_grid(cells: dict[str, ml_collections.ConfigDict], workdir: str | pathlib.Path
+             ) -> dict[str, dict[str, Any]]:
+  """Runs each ``{name: config}`` cell in ``workdir/name`` in order; returns their results.
+
+  Finished cells are reused and interrupted ones resume (``train_and_evaluate``
+  does both per workdir).
+  """
+  out = {}
+  for i, (name, config) in enumerate(cells.items()):
+    logging.info('[%d/%d] %s: %d seeds x %d epochs', i + 1, len(cells), name,
+                 config.num_seeds, config.num_epochs)
+    out[name] = experiment.train_and_evaluate(config, str(pathlib.Path(workdir) / name))
+  return out

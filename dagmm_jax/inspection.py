@@ -1,0 +1,164 @@
+"""Visual inspection: one convolutional DAGMM per region of a pattern.
+
+Multi-region choice: every region of the pattern gets its own model (its own
+compression network with the region's ``filters``, its own GMM); an image's
+energy is the SUM of its regions' energies, and the decision threshold is the
+``config.threshold_percentile`` percentile of the summed training energies.
+Per-region energies are kept too (``Scores.region_energies``) for reports.
+
+Workdir layout::
+
+  inspector.json          pattern, regions, channels, threshold, metrics log
+  regions/<name>/         one ``api.DAGMM`` model folder per region
+"""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+from typing import NamedTuple
+
+import ml_collections
+import numpy as np
+
+from dagmm_jax import checkpoint
+from dagmm_jax.api import DAGMM, ModelError
+from dagmm_jax.data.images import Region, get_pattern, load_folder, validate_pattern
+
+FORMAT_VERSION = 1
+
+
+class Scores(NamedTuple):
+  """Scores of one image folder."""
+  names: list[str]
+  energies: np.ndarray                     # [N] summed over regions
+  region_energies: dict[str, np.ndarray]   # [N] per region
+  is_anomaly: np.ndarray                   # [N] 0/1 at the stored threshold
+
+
+def region_config(config: ml_collections.ConfigDict, region: Region) -> ml_collections.ConfigDict:
+  """``config`` with the region's encoder filters."""
+  c = ml_collections.ConfigDict(config.to_dict())
+  c.model.filters = tuple(region.filters)
+  return c
+
+
+class Inspector:
+  """The models of every region of one pattern plus the image-level threshold."""
+
+  def __init__(self, config: ml_collections.ConfigDict, regions: list[Region]):
+    self.config = config
+    self.regions = regions
+    self.models: dict[str, DAGMM] = {}
+    self.threshold: float | None = None
+
+  @classmethod
+  def from_config(cls, config: ml_collections.ConfigDict) -> 'Inspector':
+    return cls(config, get_pattern(config.patterns, config.pattern))
+
+  def load_images(self, folder: str | os.PathLike):
+    """``data.images.ImageSet`` of ``folder`` for this pattern."""
+    return load_folder(folder, self.regions, int(self.config.channels),
+                       bool(self.config.get('skip_bad_images', False)))
+
+  def fit(self, train_dir: str | os.PathLike, val_dir: str | os.PathLike | None = None,
+          verbose: bool = False) -> 'Inspector':
+    """Trains one model per region on the OK images of ``train_dir``."""
+    train_set = self.load_images(train_dir)
+    val_set = self.load_images(val_dir) if val_dir is not None else None
+    total = np.zeros(len(train_set.names))
+    for r in self.regions:
+      if verbose:
+        print(f'region {r.name!r}: {len(train_set.names)} images of shape '
+              f'{train_set.arrays[r.name].shape[1:]}', flush=True)
+      model = DAGMM(region_config(self.config, r), verbose=verbose)
+      model.fit(train_set.arrays[r.name], None if val_set is None else val_set.arrays[r.name])
+      self.models[r.name] = model
+      total += model.train_energies_
+    self.threshold = float(np.percentile(total, self.config.get('threshold_percentile', 99.0)))
+    return self
+
+  def score_arrays(self, arrays: dict[str, np.ndarray], names: list[str]) -> Scores:
+    if not self.models:
+      raise ModelError('the inspector is not fitted: call fit() or Inspector.load() first')
+    per_region = {r.name: self.models[r.name].score_samples(arrays[r.name]) for r in self.regions}
+    energies = np.sum(np.stack(list(per_region.values())), axis=0)
+    return Scores(names, energies, per_region, (energies > self.threshold).astype(np.int64))
+
+  def score_folder(self, folder: str | os.PathLike) -> Scores:
+    """Energies of every image of ``folder``."""
+    s = self.load_images(folder)
+    return self.score_arrays(s.arrays, s.names)
+
+  def metrics_log(self) -> dict[str, list[dict]]:
+    """Per region, the training history (loss terms, validation energy/reconstruction)."""
+    return {name: m.history_ for name, m in self.models.items()}
+
+  def save(self, workdir: str | os.PathLike) -> None:
+    """Writes every region model, then ``inspector.json`` (atomically, last)."""
+    workdir = pathlib.Path(workdir)
+    for name, m in self.models.items():
+      m.save(workdir / 'regions' / name)
+    checkpoint.write_json(workdir / 'metrics.json', self.metrics_log())
+    checkpoint.write_json(workdir / 'inspector.json', {
+        'format_version': FORMAT_VERSION, 'config': json.loads(self.config.to_json()),
+        'regions': [r.name for r in self.regions], 'threshold': self.threshold})
+
+  @classmethod
+  def load(cls, workdir: str | os.PathLike) -> 'Inspector':
+    """The inspector saved in ``workdir``; ``ModelError`` when missing or corrupt."""
+    path = pathlib.Path(workdir) / 'inspector.json'
+    if not path.is_file():
+      raise ModelError(f'no image inspector in {workdir}: {path} does not exist '
+                       '(train one with scripts/train_images.py)')
+    try:
+      meta = json.loads(path.read_text())
+      config = ml_collections.ConfigDict(meta['config'])
+      regions = validate_pattern(config.patterns[config.pattern])
+      threshold = float(meta['threshold'])
+    except Exception as e:   # noqa: BLE001
+      raise ModelError(f'corrupt inspector file {path}: {type(e).__name__}: {e}') from None
+    inspector = cls(config, regions)
+    inspector.threshold = threshold
+    for r in regions:
+      inspector.models[r.name] = DAGMM.load(pathlib.Path(workdir) / 'regions' / r.name)
+    return inspector
+
+
+def is_inspector(workdir: str | os.PathLike) -> bool:
+  """Whether ``workdir`` holds an image inspector (else, maybe a tabular ``DAGMM``)."""
+  return (pathlib.Path(workdir) / 'inspector.json').is_file()
+
+
+def load_rows(path: str | os.PathLike) -> np.ndarray:
+  """Tabular rows ``[N, D]`` from ``.npy`` or ``.csv`` (an optional header line is skipped)."""
+  path = pathlib.Path(path)
+  if not path.is_file():
+    raise FileNotFoundError(f'input file {path} does not exist')
+  if path.suffix.lower() == '.npy':
+    x = np.load(path, allow_pickle=False)
+  elif path.suffix.lower() == '.csv':
+    try:
+      x = np.loadtxt(path, delimiter=',', dtype=np.float32, ndmin=2)
+    except ValueError:
+      x = np.loadtxt(path, delimiter=',', dtype=np.float32, ndmin=2, skiprows=1)
+  else:
+    raise ValueError(f'unsupported input {path}: expected an image folder, a .csv or a .npy file')
+  return np.asarray(x, np.float32)
+
+
+def score_to_csv(workdir: str | os.PathLike, input_path: str | os.PathLike,
+                 out_csv: str | os.PathLike) -> int:
+  """Scores an image folder (inspector workdir) or tabular rows (``api.DAGMM`` folder)
+  and writes ``id,energy,is_anomaly`` (id: file name or row number). Returns the
+  number of anomalies."""
+  if is_inspector(workdir):
+    s = Inspector.load(workdir).score_folder(input_path)
+    ids, energies, flags = s.names, s.energies, s.is_anomaly
+  else:
+    model = DAGMM.load(workdir)
+    energies = model.score_samples(load_rows(input_path))
+    ids, flags = [str(i) for i in range(len(energies))], model.predict_from_scores(energies)
+  lines = ['id,energy,is_anomaly'] + [f'{i},{e:.9g},{int(f)}' for i, e, f in zip(ids, energies, flags)]
+  checkpoint.write_text(out_csv, '\n'.join(lines) + '\n')
+  return int(np.sum(flags))

@@ -1,0 +1,61 @@
+"""Seeds sharded over devices: a 1-D ``Mesh`` with axis ``'seeds'``.
+
+Every training array with a leading seed axis is split over the devices; the
+shared feature matrix is replicated. ``jit`` then partitions the seed-vmapped
+programs (training and scoring) with no change to the code that runs them:
+each device trains its own seeds, exactly as on one device. With one device
+(or a seed count the devices do not divide) nothing is sharded.
+
+Multi-host: call ``jax.distributed.initialize()`` first in every process (see
+the README); ``jax.devices()`` then lists every host's devices and the same
+mesh spans them.
+"""
+from typing import Any
+
+import jax
+import numpy as np
+from absl import logging
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from dagmm_jax import train
+
+
+def seed_mesh(n_seeds: int) -> Mesh | None:
+  """A mesh over all devices for ``n_seeds`` seeds, or None when there is one
+  device or the device count does not divide the seed count."""
+  devices = jax.devices()
+  if len(devices) == 1:
+    return None
+  if n_seeds % len(devices):
+    logging.warning('%d seeds do not divide over %d devices: running on one device '
+                    '(choose --seeds or config.seed_chunk as a multiple)', n_seeds, len(devices))
+    return None
+  return Mesh(np.asarray(devices), ('seeds',))
+
+
+def _put(tree: Any, mesh: Mesh, spec: P) -> Any:
+  return jax.device_put(tree, NamedSharding(mesh, spec))
+
+
+def shard_state(state: train.TrainState, mesh: Mesh | None) -> train.TrainState:
+  """Seed-axis leaves split over the mesh; the epoch counter replicated."""
+  if mesh is None:
+    return state
+  seeds = lambda t: _put(t, mesh, P('seeds'))
+  return train.TrainState(seeds(state.params), seeds(state.opt_state), seeds(state.key),
+                          _put(state.epoch, mesh, P()), seeds(state.failed_epoch),
+                          seeds(state.failed_step))
+
+
+def shard_data(data: train.TrainData, mesh: Mesh | None) -> train.TrainData:
+  """The feature matrix replicated, each seed's rows and scaling on its device."""
+  if mesh is None:
+    return data
+  seeds = lambda t: _put(t, mesh, P('seeds'))
+  return train.TrainData(_put(data.x, mesh, P()), seeds(data.train_idx), seeds(data.n_train),
+                         seeds(data.shift), seeds(data.scale))
+
+
+def shard_seeds(tree: Any, mesh: Mesh | None) -> Any:
+  """Any tree whose leaves all have a leading seed axis."""
+  return tree if mesh is None else _put(tree, mesh, P('seeds'))

@@ -1,0 +1,142 @@
+"""The singularity study: a grid of regularizer x dataset x dtype cells, its table and plots.
+
+Each cell is an ordinary run (``grid.run_grid``); this module reads the cells'
+``results.json`` and ``metrics.jsonl`` (per-epoch diagnostics: smallest
+covariance eigenvalue, condition number, mixture weights, non-finite energies,
+Cholesky failures) and writes ``study.md`` and PNG plots.
+"""
+import json
+import pathlib
+import re
+from typing import Any
+
+import matplotlib
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # noqa: E402
+import ml_collections  # noqa: E402
+import numpy as np  # noqa: E402
+
+from dagmm_jax import grid, regularizers  # noqa: E402
+
+
+def cell_name(experiment: str, spec: str, dtype: str) -> str:
+  """``'thyroid-jitter_eps_1e-06-float32'``: a folder name for one cell."""
+  name, params = regularizers.parse_spec(spec)
+  tag = '_'.join([name, *(f'{k}_{v:g}' for k, v in sorted(params.items()))])
+  return f'{experiment}-{re.sub(r"[^A-Za-z0-9_.+-]", "_", tag)}-{dtype}'
+
+
+def cells(study: ml_collections.ConfigDict, quick: bool = False
+          ) -> dict[str, ml_collections.ConfigDict]:
+  """Every cell's run config, float32 cells first."""
+  out = {}
+  for dtype in study.dtypes:
+    for experiment in study.experiments:
+      for spec in study.regularizers:
+        config = grid.load_experiment(experiment)
+        config.gmm.regularizer, config.dtype, config.num_seeds = spec, dtype, study.num_seeds
+        out[cell_name(experiment, spec, dtype)] = grid.quick(config) if quick else config
+  return out
+
+
+def read_diagnostics(cell_dir: pathlib.Path) -> dict[str, np.ndarray]:
+  """Per-record arrays from ``metrics.jsonl``: ``epoch [T]``, ``min_eig [T, S, K]``,
+  ``phi [T, S, K]``, ``cholesky_failures [T, S]``, ``n_nonfinite [T, S]``."""
+  recs = [json.loads(l) for l in (cell_dir / 'metrics.jsonl').read_text().splitlines() if l]
+  recs = sorted({r['epoch']: r for r in recs}.values(), key=lambda r: r['epoch'])  # resumed runs
+  get = lambda k: np.asarray([r[k] for r in recs], float)
+  return {'epoch': get('epoch'), 'min_eig': get('min_eig'), 'phi': get('phi'),
+          'cholesky_failures': get('cholesky_failures'), 'n_nonfinite': get('n_nonfinite')}
+
+
+def cell_summary(results: dict[str, Any], diag: dict[str, np.ndarray]) -> dict[str, Any]:
+  """Failure rate, F1 / AUROC over seeds that did not fail, median smallest eigenvalue."""
+  runs = results['runs']
+  ok = [r for r in runs if not r['failed']]
+  stat = lambda m: (float(np.mean([r[m] for r in ok])), float(np.std([r[m] for r in ok]))) if ok else None
+  # Smallest eigenvalue each seed's mixture reached during training (over epochs and components).
+  per_seed_min = np.min(np.where(np.isfinite(diag['min_eig']), diag['min_eig'], np.inf), axis=(0, 2))
+  finite = per_seed_min[np.isfinite(per_seed_min)]
+  return {'seeds': len(runs), 'failed': len(runs) - len(ok), 'f1': stat('f1'), 'auroc': stat('auroc'),
+          'median_min_eig': float(np.median(finite)) if finite.size else None,
+          'cholesky_failures': int(np.sum(diag['cholesky_failures'])),
+          'nonfinite_energies': int(np.sum(diag['n_nonfinite'])),
+          'wall_time_s': results['wall_time_s']}
+
+
+def study_markdown(summaries: dict[str, dict[str, Any]], configs: dict[str, Any],
+                   quick: bool, plots: list[str]) -> str:
+  """``study.md``: one row per cell, then the plots."""
+  fmt = lambda s: 'n/a' if s is None else f'{s[0]:.4f} ± {s[1]:.4f}'
+  lines = ['# The GMM singularity study', '',
+           *(['**Quick smoke run (few seeds, 1/100 of the epochs): not a result.**', ''] if quick else []),
+           'Failure: a non-finite loss or gradient during training, or non-finite test '
+           'energies from the final GMM fit. F1 and AUROC are over the seeds that did not '
+           'fail (paper protocol). Smallest eigenvalue: the smallest covariance eigenvalue '
+           'a seed\'s batch mixtures reached during training (after regularization), median '
+           'over seeds. Cholesky failures and non-finite energies are counted over all '
+           'training steps.', '',
+           '| dataset | regularizer | dtype | failed | F1 | AUROC | median smallest eigenvalue '
+           '| Cholesky failures | non-finite energies | wall time |',
+           '|---|---|---|---|---|---|---|---|---|---|']
+  for name, s in summaries.items():
+    c = configs[name]
+    eig = 'n/a' if s['median_min_eig'] is None else f"{s['median_min_eig']:.2e}"
+    lines.append(f"| {c['dataset']} | `{c['gmm']['regularizer']}` | {c['dtype']} | "
+                 f"{s['failed']}/{s['seeds']} | {fmt(s['f1'])} | {fmt(s['auroc'])} | {eig} | "
+                 f"{s['cholesky_failures']} | {s['nonfinite_energies']} | {s['wall_time_s'] / 60:.1f} min |")
+  lines += ['', *[f'![{p}]({p})' for p in plots]]
+  return '\n'.join(lines) + '\n'
+
+
+def plot_dataset(dataset: str, dtype: str, diags: dict[str, dict[str, np.ndarray]],
+                 out: pathlib.Path) -> list[str]:
+  """Two PNGs for one dataset and dtype: smallest eigenvalue and sorted mixture weights
+  over training, one line (median over seeds) per regularizer. Returns the file names."""
+  names = []
+  fig, ax = plt.subplots(figsize=(7, 4))
+  for spec, d in diags.items():
+    lo = np.min(d['min_eig'], axis=2)                               # [T, S]
+    lo = np.where(np.isfinite(lo) & (lo > 0), lo, np.nan)
+    if np.isfinite(lo).any():
+      ax.plot(d['epoch'], np.nanmedian(lo, axis=1), label=spec)
+  ax.set(xlabel='epoch', ylabel='smallest eigenvalue (median of seeds)', yscale='log',
+         title=f'{dataset}, {dtype}')
+  ax.legend(fontsize=7)
+  fig.tight_layout()
+  names.append(f'{dataset}-{dtype}-min_eig.png')
+  fig.savefig(out / names[-1], dpi=100)
+  plt.close(fig)
+
+  fig, axes = plt.subplots(1, len(diags), figsize=(3 * len(diags), 3), sharey=True, squeeze=False)
+  for ax, (spec, d) in zip(axes[0], diags.items()):
+    phi = -np.sort(-d['phi'], axis=2)                               # components by weight
+    for k in range(phi.shape[2]):
+      ax.plot(d['epoch'], np.median(phi[:, :, k], axis=1), label=f'{k + 1}st' if k == 0 else f'{k + 1}')
+    ax.set(title=spec, xlabel='epoch', yscale='log', ylim=(1e-4, 1.5))
+  axes[0][0].set_ylabel('sorted weights (median of seeds)')
+  axes[0][0].legend(fontsize=7)
+  fig.suptitle(f'{dataset}, {dtype}')
+  fig.tight_layout()
+  names.append(f'{dataset}-{dtype}-weights.png')
+  fig.savefig(out / names[-1], dpi=100)
+  plt.close(fig)
+  return names
+
+
+def write_study(study: ml_collections.ConfigDict, workdir: str | pathlib.Path,
+                quick: bool = False) -> str:
+  """Runs (or resumes) every cell, then writes ``study.md`` and the plots; returns the text."""
+  workdir = pathlib.Path(workdir)
+  configs = cells(study, quick)
+  results = grid.run_grid(configs, workdir)
+  diags = {name: read_diagnostics(workdir / name) for name in configs}
+  summaries = {name: cell_summary(results[name], diags[name]) for name in configs}
+  plots = []
+  for dtype in study.dtypes:
+    for experiment in study.experiments:
+      group = {spec: diags[cell_name(experiment, spec, dtype)] for spec in study.regularizers}
+      plots += plot_dataset(grid.load_experiment(experiment).dataset, dtype, group, workdir)
+  text = study_markdown(summaries, {n: r['config'] for n, r in results.items()}, quick, plots)
+  (workdir / 'study.md').write_text(text)
+  return text

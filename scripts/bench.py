@@ -1,0 +1,36 @@
+"""Training / scoring throughput against the machine's matmul FLOP/s.
+
+  python scripts/bench.py --config experiments/kdd.py --out runs/bench [--seeds 20]
+
+Prints a markdown table and writes OUT/bench.json and OUT/bench.md.
+"""
+import json
+import pathlib
+import sys
+
+from absl import app, flags
+from ml_collections import config_flags
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from dagmm_jax import benchmark, checkpoint  # noqa: E402
+
+CONFIG = config_flags.DEFINE_config_file('config', 'experiments/kdd.py', 'Experiment config.')
+OUT = flags.DEFINE_string('out', 'runs/bench', 'Output directory.')
+SEEDS = flags.DEFINE_integer('seeds', 20, 'Seeds trained together (also measured: 1).')
+EPOCHS = flags.DEFINE_integer('epochs', 2, 'Epochs per timed call.')
+REPEATS = flags.DEFINE_integer('repeats', 3, 'Timed calls (the best is kept).')
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  result = benchmark.run(CONFIG.value, SEEDS.value, EPOCHS.value, REPEATS.value)
+  out = pathlib.Path(OUT.value)
+  checkpoint.write_json(out / 'bench.json', result)
+  text = benchmark.markdown(result)
+  checkpoint.write_text(out / 'bench.md', text)
+  print(text)
+
+
+if __name__ == '__main__':
+  app.run(main)

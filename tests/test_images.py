@@ -1,0 +1,323 @@
+"""Images (issue 5): conv DAGMM, patterns, folder loading, synthetic data, end to end."""
+import json
+import pathlib
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from helpers import ROOT, load_config
+from PIL import Image
+
+from dagmm_jax import evaluate, images_report, train
+from dagmm_jax.api import DAGMM, ModelError
+from dagmm_jax.data import DataError
+from dagmm_jax.data import images as img
+from dagmm_jax.data import synthetic_images as synth
+from dagmm_jax.inspection import Inspector, score_to_csv
+from dagmm_jax.model import build_net
+
+PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
+TINY = {'all': {'width': 32, 'height': 32, 'region': 'all', 'filters': (8, 16)}}
+
+
+def tiny_config(**overrides):
+  base = dict(patterns={'tiny': TINY}, pattern='tiny', batch_size=10, num_epochs=200,
+              learning_rate=3e-3, val_every=50)
+  base.update(overrides)
+  return load_config('images', **base)
+
+
+# -- network shapes -------------------------------------------------------------
+
+@pytest.mark.parametrize('pattern,channels', [
+    ({'a': {'width': 32, 'height': 24, 'region': 'all', 'filters': (8, 16)}}, 1),
+    ({'b': {'width': 17, 'height': 13, 'region': (2, 3, 30, 20), 'filters': (4,)}}, 3),
+    ({'c': {'width': 20, 'height': 30, 'region': [(0, 0, 40, 10), (0, 20, 40, 30), (5, 5, 15, 15)],
+            'filters': (4, 8, 8)}}, 3),
+    ({'d': {'width': 16, 'height': 16, 'region': [(0, 0, 8, 8), (8, 8, 16, 16)], 'filters': (4,)}}, 1),
+])
+def test_conv_shapes_through_pattern(pattern, channels):
+  regions = img.validate_pattern(pattern)
+  im = Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 50, 3), np.uint8))
+  x = img.extract_region(im.convert('L' if channels == 1 else 'RGB'), regions[0])
+  r = regions[0]
+  assert x.shape == (r.height, r.width, channels) and x.dtype == np.float32
+  config = load_config('images', model__filters=r.filters)
+  net = build_net(config)
+  batch = jnp.stack([jnp.asarray(x)] * 3)
+
+  def apply(key):   # traced only (jax.eval_shape): no compilation, fast on CPU
+    params = train.init_params(net, key[None], x.shape)
+    return net.apply(jax.tree_util.tree_map(lambda a: a[0], params), batch)
+  out = jax.eval_shape(apply, jax.random.PRNGKey(0))
+  assert out.x_hat.shape == batch.shape
+  assert out.z.shape == (3, config.model.latent_dims + 2)
+  assert out.gamma.shape == (3, config.model.n_mixtures)
+
+
+def test_conv_forward_values():
+  config = load_config('images', model__filters=(4,))
+  net = build_net(config)
+  x = jnp.asarray(np.random.default_rng(0).uniform(size=(3, 9, 7, 1)), jnp.float32)
+  variables = net.init(jax.random.PRNGKey(0), x)
+  out = net.apply(variables, x)
+  assert out.x_hat.shape == x.shape and bool(jnp.all(jnp.isfinite(out.z)))
+  np.testing.assert_allclose(np.sum(out.gamma, axis=1), 1.0, rtol=1e-5)
+
+
+def test_init_params_int_unchanged():
+  config = load_config('kdd')
+  keys = jax.random.split(jax.random.PRNGKey(1), 2)
+  shapes = lambda n: jax.tree_util.tree_map(
+      lambda a: a.shape, jax.eval_shape(lambda k: train.init_params(build_net(config), k, n), keys))
+  assert shapes(7) == shapes((7,)) == shapes(np.int64(7))
+  assert shapes(7)['params']['compression']['encoder']['dense_0']['kernel'] == (2, 7, 60)
+
+
+def test_unknown_model_kind():
+  with pytest.raises(ValueError, match="unknown config.model.kind 'cnn'"):
+    build_net(load_config('images', model__kind='cnn'))
+
+
+# -- patterns -------------------------------------------------------------------
+
+def test_config_patterns_are_valid():
+  config = load_config('images')
+  for name in ('whole', 'connector'):
+    assert img.get_pattern(config.patterns, name)
+  connector = img.get_pattern(config.patterns, 'connector')
+  assert any(r.boxes is not None and len(r.boxes) > 1 for r in connector)
+
+
+@pytest.mark.parametrize('pattern,message', [
+    ({'r': {'width': 8, 'height': 8, 'region': 'all'}}, r"misses \['filters'\]"),
+    ({'r': {'width': 8, 'height': 8, 'region': (5, 0, 2, 4), 'filters': (4,)}}, 'empty or negative'),
+    ({'r': {'width': 8, 'height': 8, 'region': (0, 0, 4), 'filters': (4,)}}, '4 integers'),
+    ({'r': {'width': 0, 'height': 8, 'region': 'all', 'filters': (4,)}}, 'width must be a positive'),
+    ({'r': {'width': 8, 'height': 8, 'region': 'everything', 'filters': (4,)}}, "'all', a box"),
+    ({'r': {'width': 8, 'height': 8, 'region': 'all', 'filters': ()}}, 'filters must be'),
+    ({'r': {'width': 8, 'height': 8, 'region': 'all', 'filters': (4,), 'colour': 1}}, 'unknown keys'),
+    ({}, 'at least one region'),
+])
+def test_pattern_validation_errors(pattern, message):
+  with pytest.raises(DataError, match=message):
+    img.validate_pattern(pattern)
+
+
+def test_unknown_pattern_lists_known():
+  with pytest.raises(DataError, match=r"unknown pattern 'nope'.*'connector'.*'whole'"):
+    img.get_pattern(load_config('images').patterns, 'nope')
+
+
+# -- folder loading -------------------------------------------------------------
+
+def _halves(path, size=(40, 30)):
+  """RGB image: left half black, right half white (W x H = size)."""
+  a = np.zeros((size[1], size[0], 3), np.uint8)
+  a[:, size[0] // 2:] = 255
+  Image.fromarray(a).save(path)
+
+
+def test_load_formats_resize_and_range(tmp_path):
+  for suffix in ('png', 'bmp', 'jpg', 'jpeg'):
+    _halves(tmp_path / f'im_{suffix}.{suffix}')
+  (tmp_path / 'notes.txt').write_text('not an image')
+  for channels in (1, 3):
+    region = img.validate_pattern({'r': {'width': 16, 'height': 12, 'region': 'all', 'filters': (4,)}})
+    s = img.load_folder(tmp_path, region, channels)
+    assert s.names == ['im_bmp.bmp', 'im_jpeg.jpeg', 'im_jpg.jpg', 'im_png.png']
+    x = s.arrays['r']
+    assert x.shape == (4, 12, 16, channels) and x.dtype == np.float32
+    assert 0.0 <= x.min() and x.max() <= 1.0
+    assert x[:, :, :6].max() < 0.1 and x[:, :, 10:].min() > 0.9   # black left, white right
+
+
+def test_crop_and_stack(tmp_path):
+  _halves(tmp_path / 'a.png')
+  regions = img.validate_pattern({
+      'right': {'width': 8, 'height': 8, 'region': (20, 0, 40, 30), 'filters': (4,)},
+      'stack': {'width': 8, 'height': 8, 'region': [(25, 0, 40, 10), (0, 10, 15, 30)], 'filters': (4,)}})
+  s = img.load_folder(tmp_path, regions, 1)
+  assert s.arrays['right'].min() > 0.99
+  stack = s.arrays['stack'][0, ..., 0]
+  assert stack.shape == (8, 8)
+  assert stack[:4].min() > 0.99 and stack[4:].max() < 0.01   # white box on top of black box
+
+
+def test_box_larger_than_image(tmp_path):
+  _halves(tmp_path / 'small.png', size=(20, 20))
+  regions = img.validate_pattern({'r': {'width': 8, 'height': 8, 'region': (0, 0, 30, 10), 'filters': (4,)}})
+  with pytest.raises(DataError, match=r'small\.png is 20x20.*smaller than box \(0, 0, 30, 10\)'):
+    img.load_folder(tmp_path, regions, 1)
+
+
+def test_bad_file_and_skip(tmp_path):
+  _halves(tmp_path / 'good.png')
+  (tmp_path / 'broken.png').write_bytes(b'\x89PNG garbage')
+  regions = img.validate_pattern(TINY)
+  with pytest.raises(DataError, match=r'cannot read image .*broken\.png'):
+    img.load_folder(tmp_path, regions, 1)
+  with pytest.warns(UserWarning, match=r'skipped 1 unreadable image'):
+    s = img.load_folder(tmp_path, regions, 1, skip_bad_images=True)
+  assert s.names == ['good.png'] and s.n_skipped == 1
+
+
+def test_empty_and_missing_folder(tmp_path):
+  with pytest.raises(DataError, match='holds no images'):
+    img.load_folder(tmp_path, img.validate_pattern(TINY), 1)
+  with pytest.raises(DataError, match='does not exist'):
+    img.load_folder(tmp_path / 'nope', img.validate_pattern(TINY), 1)
+  with pytest.raises(DataError, match='channels must be 1'):
+    img.read_image(tmp_path / 'x.png', 2)
+
+
+# -- synthetic data -------------------------------------------------------------
+
+def test_synthetic_deterministic(tmp_path):
+  a = synth.write_dataset(tmp_path / 'a', seed=3, size=32, channels=3, n_train=3, n_val=1,
+                          n_test_ok=1, n_test_ng=3)
+  b = synth.write_dataset(tmp_path / 'b', seed=3, size=32, channels=3, n_train=3, n_val=1,
+                          n_test_ok=1, n_test_ng=3)
+  c = synth.write_dataset(tmp_path / 'c', seed=4, size=32, channels=3, n_train=3, n_val=1,
+                          n_test_ok=1, n_test_ng=3)
+  files = lambda d: sorted(p.relative_to(d) for p in d.rglob('*') if p.is_file())
+  assert files(tmp_path / 'a') == files(tmp_path / 'b')
+  assert {p.suffix for p in files(tmp_path / 'a')} == {'.png', '.bmp', '.jpg'}
+  for p in files(tmp_path / 'a'):
+    assert (tmp_path / 'a' / p).read_bytes() == (tmp_path / 'b' / p).read_bytes()
+  assert (a['train'] / 'train_0000.png').read_bytes() != (c['train'] / 'train_0000.png').read_bytes()
+  ng = sorted(q.name for q in b['test_ng'].iterdir())
+  assert [n.split('_')[-1].split('.')[0] for n in ng] == ['scratch', 'spot', 'missing']
+
+
+def test_defects_change_the_part():
+  rng = np.random.default_rng(0)
+  good = synth.good_part(rng, 32, 1)
+  for kind in synth.DEFECTS:
+    assert np.abs(synth.add_defect(good, kind, rng) - good).max() > 0.3
+
+
+# -- end to end -----------------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+  root = tmp_path_factory.mktemp('parts')
+  folders = synth.write_dataset(root, seed=0, size=32, n_train=60, n_val=10, n_test_ok=20,
+                                n_test_ng=21)
+  inspector = Inspector.from_config(tiny_config()).fit(folders['train'], folders['val'])
+  workdir = root / 'model'
+  inspector.save(workdir)
+  return folders, inspector, workdir
+
+
+def _auroc(inspector, folders):
+  ok, ng = inspector.score_folder(folders['test_ok']), inspector.score_folder(folders['test_ng'])
+  labels = np.r_[np.zeros(len(ok.names)), np.ones(len(ng.names))]
+  return evaluate.auroc(labels, np.r_[ok.energies, ng.energies])
+
+
+def test_training_lowers_loss_and_logs_validation(trained):
+  _, inspector, workdir = trained
+  h = inspector.models['all'].history_
+  assert h[-1]['epoch'] == 200
+  assert h[-1]['loss'] < 0.5 * h[0]['loss']
+  assert h[-1]['reconstruction'] < 0.5 * h[0]['reconstruction']
+  assert all(np.isfinite(r['val_energy']) and np.isfinite(r['val_reconstruction']) for r in h)
+  assert h[-1]['val_reconstruction'] < h[0]['val_reconstruction']
+  log = json.loads((workdir / 'metrics.json').read_text())
+  assert log['all'][-1]['epoch'] == 200
+
+
+def test_trained_beats_untrained(trained):
+  folders, inspector, _ = trained
+  untrained = Inspector.from_config(tiny_config(num_epochs=0)).fit(folders['train'])
+  assert _auroc(inspector, folders) > max(0.85, _auroc(untrained, folders) + 0.05)
+
+
+def test_threshold_is_training_percentile(trained):
+  folders, inspector, _ = trained
+  train_scores = inspector.score_folder(folders['train'])
+  assert np.mean(train_scores.energies > inspector.threshold) <= 0.05
+  ng = inspector.score_folder(folders['test_ng'])
+  assert ng.is_anomaly.mean() > 0.3
+
+
+def test_save_load_identical(trained):
+  folders, inspector, workdir = trained
+  loaded = Inspector.load(workdir)
+  assert loaded.threshold == inspector.threshold
+  a, b = inspector.score_folder(folders['test_ng']), loaded.score_folder(folders['test_ng'])
+  np.testing.assert_array_equal(a.energies, b.energies)
+  with pytest.raises(ModelError, match='no image inspector'):
+    Inspector.load(workdir.parent / 'nowhere')
+
+
+def test_report(trained, tmp_path):
+  folders, inspector, _ = trained
+  metrics = images_report.make_report(inspector, folders['test_ok'], folders['test_ng'], tmp_path)
+  for name in ('energy_hist.png', 'latent_scatter.png', 'pca.png', 'worst.png'):
+    data = (tmp_path / name).read_bytes()
+    assert data[:8] == PNG_MAGIC and len(data) > 1000
+  md = (tmp_path / 'report.md').read_text()
+  assert '![energy histogram](energy_hist.png)' in md and '| auroc |' in md
+  assert 0.0 <= metrics['precision'] <= 1.0 and metrics['auroc'] > 0.85
+
+
+def test_score_script(trained, tmp_path):
+  folders, inspector, workdir = trained
+  out = tmp_path / 'scores.csv'
+  subprocess.run([sys.executable, str(ROOT / 'scripts' / 'score.py'), f'--workdir={workdir}',
+                  f'--input={folders["test_ng"]}', f'--out={out}'], check=True, cwd=ROOT,
+                 capture_output=True, timeout=300)
+  lines = out.read_text().splitlines()
+  assert lines[0] == 'id,energy,is_anomaly'
+  rows = [l.split(',') for l in lines[1:]]
+  expected = inspector.score_folder(folders['test_ng'])
+  assert [r[0] for r in rows] == expected.names
+  np.testing.assert_allclose([float(r[1]) for r in rows], expected.energies, rtol=1e-6)
+  assert [int(r[2]) for r in rows] == list(expected.is_anomaly)
+
+
+# -- tabular API ----------------------------------------------------------------
+
+def test_tabular_api_roundtrip(tmp_path):
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(300, 5)).astype(np.float32) * 10 + 50
+  config = load_config('kdd', num_epochs=20, batch_size=100, learning_rate=1e-3,
+                       model__hidden=(8,), model__n_mixtures=2)
+  model = DAGMM(config).fit(x)
+  e = model.score_samples(x[:7])
+  assert e.shape == (7,) and np.all(np.isfinite(e))
+  assert set(np.unique(model.predict(x))) <= {0, 1}
+  assert np.mean(model.predict(x)) <= 0.05            # 99th percentile of training energies
+  model.save(tmp_path / 'm')
+  model.save(tmp_path / 'm')                           # overwriting is fine
+  loaded = DAGMM.load(tmp_path / 'm')
+  np.testing.assert_array_equal(loaded.score_samples(x), model.score_samples(x))
+  assert loaded.threshold_ == model.threshold_
+  with pytest.raises(ValueError, match=r'sample shape \(4,\)'):
+    loaded.score_samples(x[:, :4])
+  np.savetxt(tmp_path / 'rows.csv', x[:5], delimiter=',', header='a,b,c,d,e', comments='')
+  assert score_to_csv(tmp_path / 'm', tmp_path / 'rows.csv', tmp_path / 'out.csv') >= 0
+  rows = (tmp_path / 'out.csv').read_text().splitlines()
+  assert rows[0] == 'id,energy,is_anomaly' and len(rows) == 6
+  np.testing.assert_allclose([float(r.split(',')[1]) for r in rows[1:]], model.score_samples(x[:5]),
+                             rtol=1e-6)
+
+
+def test_load_errors(tmp_path):
+  with pytest.raises(ModelError, match='folder does not exist'):
+    DAGMM.load(tmp_path / 'missing')
+  (tmp_path / 'partial').mkdir()
+  (tmp_path / 'partial' / 'config.json').write_text('{}')
+  with pytest.raises(ModelError, match=r"missing \['model.json', 'params.msgpack'\]"):
+    DAGMM.load(tmp_path / 'partial')
+  for f in ('model.json', 'params.msgpack'):
+    (tmp_path / 'partial' / f).write_bytes(b'\x00garbage')
+  with pytest.raises(ModelError, match='corrupt DAGMM model'):
+    DAGMM.load(tmp_path / 'partial')
+  with pytest.raises(ModelError, match='not fitted'):
+    DAGMM(load_config('kdd')).score_samples(np.zeros((2, 3)))
