@@ -1,5 +1,8 @@
 """The shared command line of ``scripts/train.py`` and ``scripts/reproduce.py``."""
 import pathlib
+from typing import Callable
+
+import ml_collections
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -11,6 +14,23 @@ def setup_logging() -> None:
   """INFO progress lines, without orbax's per-checkpoint INFO lines."""
   logging.set_verbosity(logging.INFO)
   logging.get_absl_handler().addFilter(lambda r: 'orbax' not in r.pathname)
+
+
+def run_grid(default_config: str, write: Callable[[ml_collections.ConfigDict, str, bool], str]) -> None:
+  """The command line of the grid scripts (Table 2, studies): ``--config``,
+  ``--workdir`` (rerun to resume) and ``--quick``; prints what ``write`` returns."""
+  config_flag = config_flags.DEFINE_config_file('config', default_config, 'Grid config file.')
+  workdir = flags.DEFINE_string('workdir', None, 'Output directory (rerun to resume).')
+  quick = flags.DEFINE_bool('quick', False, 'Smoke run: 3 seeds, 1/100 of the epochs.')
+  flags.mark_flags_as_required(['workdir'])
+
+  def main(argv):
+    if len(argv) > 1:
+      raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+    setup_logging()
+    print(write(config_flag.value, workdir.value, quick.value))
+
+  app.run(main)
 
 
 def run(default_seeds: int) -> None:

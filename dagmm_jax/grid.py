@@ -11,7 +11,7 @@ from typing import Any
 import ml_collections
 from absl import logging
 
-from dagmm_jax import experiment
+from dagmm_jax import checkpoint, experiment, report
 
 
 def load_experiment(name: str) -> ml_collections.ConfigDict:
@@ -25,7 +25,7 @@ def load_experiment(name: str) -> ml_collections.ConfigDict:
   return module.get_config()
 
 
-def quick(config: ml_collections.ConfigDict, seeds: int = 3,
+def quick_config(config: ml_collections.ConfigDict, seeds: int = 3,
           epoch_divisor: int = 100) -> ml_collections.ConfigDict:
   """A smoke-run copy: ``seeds`` seeds, ``num_epochs // epoch_divisor`` epochs (at least 2)."""
   config = ml_collections.ConfigDict(config.to_dict())
@@ -48,3 +48,18 @@ def run_grid(cells: dict[str, ml_collections.ConfigDict], workdir: str | pathlib
                  config.num_seeds, config.num_epochs)
     out[name] = experiment.train_and_evaluate(config, str(pathlib.Path(workdir) / name))
   return out
+
+
+def write_table2(table: ml_collections.ConfigDict, workdir: str | pathlib.Path,
+                 quick: bool = False) -> str:
+  """Runs (or resumes) every experiment x protocol cell of ``table``
+  (``experiments/table2.py``), writes ``workdir/table2.md`` and returns its text."""
+  cells = {}
+  for name in table.experiments:
+    for protocol in table.protocols:
+      config = load_experiment(name)
+      config.protocol, config.num_seeds = protocol, table.num_seeds
+      cells[f'{name}-{protocol}'] = quick_config(config) if quick else config
+  text = report.table2_markdown(run_grid(cells, workdir), quick=quick)
+  checkpoint.write_text(pathlib.Path(workdir) / 'table2.md', text)
+  return text

@@ -35,7 +35,7 @@ def cells(study: ml_collections.ConfigDict, quick: bool = False
       for spec in study.regularizers:
         config = grid.load_experiment(experiment)
         config.gmm.regularizer, config.dtype, config.num_seeds = spec, dtype, study.num_seeds
-        out[cell_name(experiment, spec, dtype)] = grid.quick(config) if quick else config
+        out[cell_name(experiment, spec, dtype)] = grid.quick_config(config) if quick else config
   return out
 
 
