@@ -71,7 +71,7 @@ def train_throughput(config: ml_collections.ConfigDict, data, seeds: list[int],
 
   seconds = _best_seconds(call, repeats)
   samples = len(seeds) * epochs * steps * batch
-  flops = model_flops_per_sample(jax.tree_util.tree_map(lambda a: a[0], state.params)) * samples
+  flops = model_flops_per_sample(jax.tree_util.tree_map(lambda a: a[0], holder[0].params)) * samples
   return {'seeds': len(seeds), 'steps_per_epoch': steps, 'batch': batch,
           'seconds_per_epoch': seconds / epochs, 'samples_per_s': samples / seconds,
           'model_flops_per_s': flops / seconds, 'compile_s': first - seconds}
