@@ -161,8 +161,8 @@ def _claim_workdir(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> 
   if path.exists():
     held = json.loads(path.read_text())
     if held != wanted:
-      diff = sorted(k for k in set(_flat(held)) | set(_flat(wanted))
-                    if _flat(held).get(k) != _flat(wanted).get(k))
+      held, wanted = _flat(held), _flat(wanted)
+      diff = sorted(k for k in held.keys() | wanted.keys() if held.get(k) != wanted.get(k))
       raise ValueError(f'{workdir} holds a run with another config (differs in: {", ".join(diff)}); '
                        'use a new --workdir, or delete that one to start over')
     return

@@ -42,8 +42,7 @@ def fit_gmm(z: jnp.ndarray, gamma: jnp.ndarray,
 
   The covariance is computed from centred rows (two passes). Over more than
   ``4 * BLOCK`` rows, sums are taken in blocks of ``BLOCK`` rows, then pairwise
-  over the blocks. A
-  plain float32 sum over the ~200k KDDCUP training rows errs by ~1e-3 of the
+  over the blocks. A plain float32 sum over the ~200k KDDCUP training rows errs by ~1e-3 of the
   covariance scale, enough to make nearly singular covariances indefinite
   (negative eigenvalues of -5e-4 where the float64 truth is +1e-6); blocked
   pairwise sums err by ~1e-6.
