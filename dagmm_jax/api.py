@@ -11,16 +11,18 @@ the training rows; images (already in [0, 1]) are not scaled. After training
 the GMM is fitted exactly over the whole training set (as in
 ``inference.fit_and_score``) and stored with the model, together with the
 decision threshold: the ``config.threshold_percentile`` percentile (default 99)
-of the training energies.
+of the training energies, or of the validation energies with
+``config.threshold_source = 'val'``. ``fit(..., workdir=DIR)`` checkpoints the
+training state with orbax and resumes an interrupted fit.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pathlib
 import shutil
 import tempfile
-import time
 from typing import Any, Callable
 
 import flax.serialization
@@ -29,7 +31,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from dagmm_jax import gmm, inference, regularizers, train
+from dagmm_jax import checkpoint, gmm, inference, regularizers, train
 from dagmm_jax.data.protocols import fit_scaler
 from dagmm_jax.model import DAGMMNet, build_net
 
@@ -83,9 +85,23 @@ def make_score_fn(net: DAGMMNet) -> Callable:
   return score
 
 
-def _divisor_at_most(total: int, target: int) -> int:
-  """The largest divisor of ``total`` not above ``target``: equal fused calls, one compile."""
-  return max(d for d in range(1, max(1, min(total, target)) + 1) if total % d == 0) if total > 0 else 1
+def _fingerprint(x: np.ndarray, x_val: np.ndarray | None) -> dict[str, Any]:
+  """Shapes and sha256 digests of the training (and validation) arrays: a resumed
+  run must see the same data."""
+  digest = lambda a: {'shape': list(a.shape), 'sha256': hashlib.sha256(np.ascontiguousarray(a)).hexdigest()}
+  return {'train': digest(x), 'val': None if x_val is None else digest(x_val)}
+
+
+def _read_jsonl(path: pathlib.Path) -> list[dict[str, Any]]:
+  """Rows of a JSON-lines log (none if absent), the last row per epoch, in epoch order."""
+  if not path.exists():
+    return []
+  rows = {}
+  for line in path.read_text().splitlines():
+    if line.strip():
+      row = json.loads(line)
+      rows[row['epoch']] = row
+  return [rows[e] for e in sorted(rows)]
 
 
 class DAGMM:
@@ -117,15 +133,29 @@ class DAGMM:
       raise ValueError(f'{what} contains NaN or inf')
     return x
 
-  def fit(self, x: np.ndarray, x_val: np.ndarray | None = None) -> 'DAGMM':
-    """Trains on ``x`` (all rows normal); ``x_val`` adds validation energy and
-    reconstruction error to ``history_`` every ``config.val_every`` epochs."""
+  def fit(self, x: np.ndarray, x_val: np.ndarray | None = None,
+          workdir: str | os.PathLike | None = None) -> 'DAGMM':
+    """Trains on ``x`` (all rows normal).
+
+    ``x_val`` adds the validation energy and reconstruction error to
+    ``history_`` every ``config.val_every`` epochs (default 1). With ``workdir``
+    the training state is checkpointed there with orbax every
+    ``config.checkpoint_every`` epochs, each ``history_`` row is appended to
+    ``workdir/metrics.jsonl``, and calling ``fit`` again with the same workdir,
+    config and data resumes from the latest checkpoint (another config or other
+    data is refused).
+    """
     config = self.config
     self.input_shape_ = None
     x = self._check_x(x, 'X')
     self.input_shape_ = tuple(x.shape[1:])
     if x_val is not None:
       x_val = self._check_x(x_val, 'X_val')
+    if config.get('threshold_source', 'train') not in ('train', 'val'):
+      raise ValueError(f"config.threshold_source must be 'train' or 'val', "
+                       f"got {config.threshold_source!r}")
+    if config.get('threshold_source', 'train') == 'val' and x_val is None:
+      raise ValueError("config.threshold_source='val' needs validation data (x_val)")
     if x.ndim == 2:
       scaler = fit_scaler(x, config.get('scaling', 'minmax'))
       self.shift_, self.scale_ = scaler.shift, scaler.scale
@@ -136,47 +166,56 @@ class DAGMM:
     data = train.TrainData(xd, jnp.arange(n, dtype=jnp.int32)[None], jnp.asarray([n], jnp.int32),
                            jnp.asarray(self.shift_)[None], jnp.asarray(self.scale_)[None])
     state = train.init_state(config, [int(config.seed)], self.input_shape_)
-    batch, steps = train.batch_plan(np.asarray([n]), config.batch_size)
-    run_epochs = train.make_epoch_fn(config, batch, steps)
     net = build_net(config)
     reg = regularizers.get_regularizer(config.gmm.regularizer)
-    val_every = int(config.get('val_every', 0)) if x_val is not None else 0
-    chunk = val_every or _divisor_at_most(int(config.num_epochs),
-                                          max(1, -(-train.MIN_STEPS_PER_CALL // steps)))
-    eval_fn = make_eval_fn(net, reg) if val_every else None
     shift, scale = jnp.asarray(self.shift_), jnp.asarray(self.scale_)
-    self.history_ = []
-    epoch, total = 0, int(config.num_epochs)
-    while epoch < total:
-      k = min(chunk, total - epoch)
-      start = time.perf_counter()
-      state, metrics = run_epochs(state, data, k)
-      m = train.combine_epochs(jax.device_get(metrics))
-      seconds = time.perf_counter() - start
-      epoch += k
-      row = {'epoch': epoch, 'seconds_per_epoch': seconds / k,
-             'images_per_second' if x.ndim == 4 else 'rows_per_second': batch * steps * k / seconds,
+    batch, steps = train.batch_plan(np.asarray([n]), config.batch_size)
+    val_every = int(config.get('val_every', 1)) if x_val is not None else 0
+    eval_fn = make_eval_fn(net, reg) if val_every else None
+
+    mngr, log_path, self.history_ = None, None, []
+    if workdir is not None:
+      workdir = pathlib.Path(workdir)
+      checkpoint.claim_workdir(workdir, config.to_dict())
+      checkpoint.claim_workdir(workdir, _fingerprint(x, x_val), name='data.json')
+      mngr = checkpoint.manager(workdir / 'checkpoints')
+      state = checkpoint.restore_latest(mngr, state) or state
+      log_path = workdir / 'metrics.jsonl'
+      done = int(state.epoch)
+      if done and self.verbose:
+        print(f'resuming from the checkpoint at epoch {done} in {workdir}', flush=True)
+      self.history_ = [r for r in _read_jsonl(log_path) if r['epoch'] <= done]
+
+    def on_epoch(epoch, m, seconds, st):
+      row = {'epoch': epoch, 'seconds_per_epoch': seconds,
+             'images_per_second' if x.ndim == 4 else 'rows_per_second': batch * steps / seconds,
              'loss': float(m.loss[0]), 'reconstruction': float(m.reconstruction[0]),
              'energy': float(m.energy[0]), 'penalty': float(m.penalty[0]),
-             'n_nonfinite': int(m.n_nonfinite[0])}
-      if eval_fn is not None:
-        e, r = jax.device_get(eval_fn(_first_seed(state.params), xd, jnp.asarray(x_val), shift, scale))
+             'n_nonfinite': int(m.n_nonfinite[0]), 'min_eig': float(np.min(m.min_eig[0]))}
+      if eval_fn is not None and (epoch % val_every == 0 or epoch == config.num_epochs):
+        e, r = jax.device_get(eval_fn(_first_seed(st.params), xd, jnp.asarray(x_val), shift, scale))
         row.update(val_energy=float(np.mean(e)), val_reconstruction=float(np.mean(r)))
       self.history_.append(row)
+      if log_path is not None:
+        with open(log_path, 'a') as f:
+          f.write(json.dumps(row) + '\n')
       if self.verbose:
         print(' '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}' for k, v in row.items()),
               flush=True)
+
+    state = train.fit(config, state, data, on_epoch=on_epoch, ckpt_mngr=mngr, report_every=val_every)
     failed = int(jax.device_get(state.failed_epoch)[0])
     if failed >= 0:
-      raise FloatingPointError(f'training failed: non-finite loss or gradients at epoch {failed} '
+      raise FloatingPointError(f'training failed: non-finite loss or gradients at epoch {failed + 1} '
                                '(try a smaller learning rate or a stronger gmm.regularizer)')
     self.params_ = jax.device_get(_first_seed(state.params))
     g, energies = make_fit_gmm_fn(net, reg)(self.params_, xd, shift, scale)
     self.gmm_ = gmm.GMMParams(*(np.asarray(a) for a in jax.device_get(g)))
     self.train_energies_ = np.asarray(energies)
-    self.threshold_ = float(np.percentile(self.train_energies_,
-                                          config.get('threshold_percentile', 99.0)))
     self._score_fn = None
+    source = self.train_energies_ if x_val is None or config.get('threshold_source', 'train') == 'train' \
+        else self.score_samples(x_val)
+    self.threshold_ = float(np.percentile(source, config.get('threshold_percentile', 99.0)))
     return self
 
   # -- scoring ----------------------------------------------------------------

@@ -37,6 +37,31 @@ def _as_dict(tree: Any) -> Any:
   return tree._asdict() if hasattr(tree, '_fields') else tree
 
 
+def claim_workdir(workdir: str | os.PathLike, config: dict[str, Any],
+                  name: str = 'config.json') -> None:
+  """Records ``config`` in ``workdir/name``; refuses a workdir that holds a run
+  with another config (its checkpoints and results would be mixed in), naming
+  the fields that differ."""
+  wanted = json.loads(json.dumps(config))
+  path = pathlib.Path(workdir) / name
+  if path.exists():
+    held = json.loads(path.read_text())
+    if held != wanted:
+      held, wanted = _flat(held), _flat(wanted)
+      diff = sorted(k for k in held.keys() | wanted.keys() if held.get(k) != wanted.get(k))
+      raise ValueError(f'{workdir} holds a run with another {path.stem} (differs in: {", ".join(diff)}); '
+                       'use a new --workdir, or delete that one to start over')
+    return
+  write_json(path, wanted)
+
+
+def _flat(d: dict[str, Any], prefix: str = '') -> dict[str, Any]:
+  out = {}
+  for k, v in d.items():
+    out.update(_flat(v, f'{prefix}{k}.') if isinstance(v, dict) else {f'{prefix}{k}': v})
+  return out
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> None:
   """Writes JSON atomically (temporary file + rename): never a truncated file."""
   write_text(path, json.dumps(obj, indent=2, allow_nan=True) + '\n')

@@ -153,35 +153,12 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
   return {'trained': stats(runs), 'untrained': stats([r['untrained'] for r in runs])}
 
 
-def _claim_workdir(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> None:
-  """Records the config in ``workdir/config.json``; refuses a workdir that holds a
-  run with another config (its checkpoints and results would be mixed in)."""
-  wanted = json.loads(json.dumps(config.to_dict()))
-  path = workdir / 'config.json'
-  if path.exists():
-    held = json.loads(path.read_text())
-    if held != wanted:
-      held, wanted = _flat(held), _flat(wanted)
-      diff = sorted(k for k in held.keys() | wanted.keys() if held.get(k) != wanted.get(k))
-      raise ValueError(f'{workdir} holds a run with another config (differs in: {", ".join(diff)}); '
-                       'use a new --workdir, or delete that one to start over')
-    return
-  checkpoint.write_json(path, wanted)
-
-
-def _flat(d: dict[str, Any], prefix: str = '') -> dict[str, Any]:
-  out = {}
-  for k, v in d.items():
-    out.update(_flat(v, f'{prefix}{k}.') if isinstance(v, dict) else {f'{prefix}{k}': v})
-  return out
-
-
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
   """Runs every seed of ``config``; writes ``results.json`` and ``results.md`` in workdir."""
   # float64 needs x64; float32 runs turn it off again (a grid mixes both).
   jax.config.update('jax_enable_x64', config.dtype == 'float64')
   workdir = pathlib.Path(workdir)
-  _claim_workdir(workdir, config)
+  checkpoint.claim_workdir(workdir, config.to_dict())
   start = time.perf_counter()
   data = load_dataset(config.dataset)
   logging.info('loaded %s: %d rows x %d features, %d anomalies (%.1f s)', config.dataset,

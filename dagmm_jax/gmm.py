@@ -18,6 +18,8 @@ class GMMParams(NamedTuple):
   cov: jnp.ndarray
 
 
+# Full float32 products in the mixture algebra (no TF32/bf16 passes on GPUs/TPUs).
+HIGHEST = jax.lax.Precision.HIGHEST
 BLOCK = 256   # rows per block of the sums in ``fit_gmm`` over more than 4 * BLOCK rows
 
 
@@ -60,9 +62,9 @@ def fit_gmm(z: jnp.ndarray, gamma: jnp.ndarray,
   nk = _pairwise_sum(jnp.sum(gb, axis=1))                                       # [K]
   phi = nk / jnp.maximum(n, 1.0)
   denom = jnp.maximum(nk, jnp.finfo(gamma.dtype).eps)
-  mu = _pairwise_sum(jnp.einsum('bmk,bmd->bkd', gb, zb)) / denom[:, None]        # [K, D]
+  mu = _pairwise_sum(jnp.einsum('bmk,bmd->bkd', gb, zb, precision=HIGHEST)) / denom[:, None]
   centered = zb[:, None, :, :] - mu[None, :, None, :]                           # [B, K, M, D]
-  scatter = jnp.einsum('bmk,bkmi,bkmj->bkij', gb, centered, centered)
+  scatter = jnp.einsum('bmk,bkmi,bkmj->bkij', gb, centered, centered, precision=HIGHEST)
   cov = _pairwise_sum(scatter) / denom[:, None, None]
   return GMMParams(phi, mu, cov)
 
@@ -79,8 +81,12 @@ def _component_log_density(z: jnp.ndarray, mu: jnp.ndarray, cov: jnp.ndarray) ->
   """log N(z; mu, cov) for one component via Cholesky; NaN where Cholesky fails."""
   d = z.shape[-1]
   chol, lower = cho_factor(cov, lower=True)
-  white = solve_triangular(chol, (z - mu).T, lower=lower)      # [D, N]
-  maha = jnp.sum(white * white, axis=0)
+  # L^-1 from one D x D triangular solve, then all N rows whitened by one small
+  # matmul: a triangular solve with N right-hand sides (and its gradient) is a
+  # slow LAPACK call on CPU (scripts/bench.py measures both forms).
+  inv_chol = solve_triangular(chol, jnp.eye(d, dtype=cov.dtype), lower=lower)
+  white = jnp.matmul(z - mu, inv_chol.T, precision=HIGHEST)   # [N, D]
+  maha = jnp.sum(white * white, axis=1)
   log_det = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol)))
   return -0.5 * (maha + log_det + d * jnp.log(2.0 * jnp.pi).astype(z.dtype))
 

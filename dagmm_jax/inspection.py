@@ -62,19 +62,23 @@ class Inspector:
                        bool(self.config.get('skip_bad_images', False)))
 
   def fit(self, train_dir: str | os.PathLike, val_dir: str | os.PathLike | None = None,
-          verbose: bool = False) -> 'Inspector':
-    """Trains one model per region on the OK images of ``train_dir``."""
+          verbose: bool = False, workdir: str | os.PathLike | None = None) -> 'Inspector':
+    """Trains one model per region on the OK images of ``train_dir``. With
+    ``workdir``, each region's training is checkpointed in
+    ``workdir/training/<region>`` and an interrupted fit resumes there."""
     train_set = self.load_images(train_dir)
     val_set = self.load_images(val_dir) if val_dir is not None else None
-    total = np.zeros(len(train_set.names))
+    use_val = self.config.get('threshold_source', 'train') == 'val'
+    total = 0.0
     for r in self.regions:
       if verbose:
         print(f'region {r.name!r}: {len(train_set.names)} images of shape '
               f'{train_set.arrays[r.name].shape[1:]}', flush=True)
       model = DAGMM(region_config(self.config, r), verbose=verbose)
-      model.fit(train_set.arrays[r.name], None if val_set is None else val_set.arrays[r.name])
+      model.fit(train_set.arrays[r.name], None if val_set is None else val_set.arrays[r.name],
+                workdir=None if workdir is None else pathlib.Path(workdir) / 'training' / r.name)
       self.models[r.name] = model
-      total += model.train_energies_
+      total = total + (model.score_samples(val_set.arrays[r.name]) if use_val else model.train_energies_)
     self.threshold = float(np.percentile(total, self.config.get('threshold_percentile', 99.0)))
     return self
 

@@ -6,6 +6,7 @@ function plus one entry in ``REGULARIZERS``. Configs select one with a spec
 string such as ``'jitter(eps=1e-6)'`` or ``'none'``.
 """
 import ast
+import functools
 import inspect
 from typing import Callable
 
@@ -44,24 +45,26 @@ def _spectral_map(cov: jnp.ndarray, f: Callable, df: Callable) -> jnp.ndarray:
   """``V f(w) V^T`` for symmetric ``cov = V diag(w) V^T``, with a derivative that
   stays finite for repeated eigenvalues (Daleckii-Krein divided differences)."""
 
+  mm = functools.partial(jnp.matmul, precision=jax.lax.Precision.HIGHEST)   # no TF32 on GPUs
+
   @jax.custom_jvp
   def apply(a):
     w, v = jnp.linalg.eigh(a)
-    return (v * f(w)[..., None, :]) @ jnp.swapaxes(v, -1, -2)
+    return mm(v * f(w)[..., None, :], jnp.swapaxes(v, -1, -2))
 
   @apply.defjvp
   def apply_jvp(primals, tangents):
     (a,), (da,) = primals, tangents
     w, v = jnp.linalg.eigh(a)
     fw = f(w)
-    out = (v * fw[..., None, :]) @ jnp.swapaxes(v, -1, -2)
+    out = mm(v * fw[..., None, :], jnp.swapaxes(v, -1, -2))
     gap = w[..., :, None] - w[..., None, :]
     close = jnp.abs(gap) <= 1e-6 * jnp.maximum(jnp.abs(w[..., :, None]), jnp.abs(w[..., None, :])) + 1e-30
     divided = jnp.where(close, 0.5 * (df(w)[..., :, None] + df(w)[..., None, :]),
                         (fw[..., :, None] - fw[..., None, :]) / jnp.where(close, 1.0, gap))
     vt = jnp.swapaxes(v, -1, -2)
     sym = 0.5 * (da + jnp.swapaxes(da, -1, -2))
-    return out, v @ (divided * (vt @ sym @ v)) @ vt
+    return out, mm(mm(v, divided * mm(mm(vt, sym), v)), vt)
 
   return apply(0.5 * (cov + jnp.swapaxes(cov, -1, -2)))
 

@@ -8,6 +8,7 @@ failed at that (epoch, step) and its parameters are frozen from then on; the
 other seeds are computed independently and carry on.
 """
 import functools
+import math
 import time
 from typing import Any, Callable, NamedTuple
 
@@ -177,15 +178,25 @@ def make_epoch_fn(config: ml_collections.ConfigDict, batch: int, steps: int) -> 
 MIN_STEPS_PER_CALL = 128
 
 
+def epochs_per_call(steps: int, period: int) -> int:
+  """Epochs fused into one compiled call: the largest divisor of ``period`` (the
+  checkpoint/report period) that keeps a call near ``MIN_STEPS_PER_CALL`` steps.
+  Calls then end exactly on every period boundary, all with one compiled size."""
+  target = max(1, min(period, -(-MIN_STEPS_PER_CALL // steps)))
+  return max(d for d in range(1, target + 1) if period % d == 0)
+
+
 def fit(config: ml_collections.ConfigDict, state: TrainState, data: TrainData,
         on_epoch: Callable[[int, EpochMetrics, float, TrainState], None] | None = None,
-        ckpt_mngr=None) -> TrainState:
+        ckpt_mngr=None, report_every: int = 0) -> TrainState:
   """Trains from ``state.epoch`` to ``config.num_epochs``.
 
   ``on_epoch(epoch, metrics, seconds, state)`` is called after each compiled
   call (one epoch, or several fused epochs on tiny data sets) with host copies:
   ``epoch`` is the last epoch done, ``metrics`` covers the call's epochs
   (``combine_epochs``), ``seconds`` is per epoch, ``state`` is the current state.
+  With ``report_every > 0`` a call never spans a multiple of ``report_every``
+  (e.g. validation every few epochs sees exactly those epochs).
   With ``ckpt_mngr`` the full state is saved every ``config.checkpoint_every``
   epochs and at the end; resuming from such a checkpoint gives the same result
   as an uninterrupted run, because every random key derives from (seed, epoch,
@@ -193,11 +204,11 @@ def fit(config: ml_collections.ConfigDict, state: TrainState, data: TrainData,
   """
   batch, steps = batch_plan(np.asarray(data.n_train), config.batch_size)
   run_epochs = make_epoch_fn(config, batch, steps)
-  fuse = max(1, -(-MIN_STEPS_PER_CALL // steps))
-  every, total = config.checkpoint_every, config.num_epochs
+  every, total = int(config.checkpoint_every), int(config.num_epochs)
+  fuse = epochs_per_call(steps, math.gcd(every, report_every) if report_every else every)
   epoch = int(state.epoch)
   while epoch < total:
-    n = min(fuse, total - epoch, every - epoch % every)   # never skip a checkpoint
+    n = min(fuse - epoch % fuse, total - epoch)
     start = time.perf_counter()
     state, metrics = run_epochs(state, data, n)
     metrics = jax.device_get(metrics)

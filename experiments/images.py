@@ -48,7 +48,8 @@ def get_config(pattern: str = 'whole') -> ml_collections.ConfigDict:
   config.channels = 1                # 1 grayscale, 3 RGB
   config.skip_bad_images = False     # True: unreadable files are skipped with a warning
   config.threshold_percentile = 99.0  # decision threshold: percentile of training energies
-  config.val_every = 10              # epochs between validation evaluations (0: never)
+  config.threshold_source = 'train'  # 'train' or 'val': whose energies set the threshold
+  config.val_every = 1               # epochs between validation evaluations (0: never)
   # Networks: the compression network is convolutional; its filters come from the region.
   config.model.kind = 'conv'
   config.model.filters = (16, 32)

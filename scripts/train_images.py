@@ -3,7 +3,8 @@
   python scripts/train_images.py --config experiments/images.py --train DIR --val DIR --workdir runs/img
   python scripts/train_images.py --config experiments/images.py --config.pattern=connector ...
 
-Writes the models, the decision threshold and a metrics log (metrics.json) to --workdir.
+Writes the models, the decision threshold and a metrics log (metrics.json) to --workdir;
+training is checkpointed in --workdir/training and rerunning the same command resumes it.
 """
 import pathlib
 import sys
@@ -23,7 +24,8 @@ WORKDIR = flags.DEFINE_string('workdir', None, 'Output folder for the models.')
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  inspector = Inspector.from_config(CONFIG.value).fit(TRAIN.value, VAL.value, verbose=True)
+  inspector = Inspector.from_config(CONFIG.value).fit(TRAIN.value, VAL.value, verbose=True,
+                                                      workdir=WORKDIR.value)
   inspector.save(WORKDIR.value)
   print(f'saved to {WORKDIR.value}; threshold {inspector.threshold:.4g}')
 

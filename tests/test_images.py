@@ -11,7 +11,7 @@ import pytest
 from helpers import ROOT, load_config
 from PIL import Image
 
-from dagmm_jax import evaluate, images_report, train
+from dagmm_jax import checkpoint, evaluate, images_report, train
 from dagmm_jax.api import DAGMM, ModelError
 from dagmm_jax.data import DataError
 from dagmm_jax.data import images as img
@@ -207,8 +207,9 @@ def trained(tmp_path_factory):
   root = tmp_path_factory.mktemp('parts')
   folders = synth.write_dataset(root, seed=0, size=32, n_train=60, n_val=10, n_test_ok=20,
                                 n_test_ng=21)
-  inspector = Inspector.from_config(tiny_config()).fit(folders['train'], folders['val'])
   workdir = root / 'model'
+  inspector = Inspector.from_config(tiny_config()).fit(folders['train'], folders['val'],
+                                                       workdir=workdir)
   inspector.save(workdir)
   return folders, inspector, workdir
 
@@ -225,10 +226,15 @@ def test_training_lowers_loss_and_logs_validation(trained):
   assert h[-1]['epoch'] == 200
   assert h[-1]['loss'] < 0.5 * h[0]['loss']
   assert h[-1]['reconstruction'] < 0.5 * h[0]['reconstruction']
-  assert all(np.isfinite(r['val_energy']) and np.isfinite(r['val_reconstruction']) for r in h)
-  assert h[-1]['val_reconstruction'] < h[0]['val_reconstruction']
+  val = [r for r in h if 'val_energy' in r]
+  assert [r['epoch'] for r in val] == [50, 100, 150, 200]                # val_every=50
+  assert all(np.isfinite(r['val_energy']) and np.isfinite(r['val_reconstruction']) for r in val)
+  assert val[-1]['val_reconstruction'] < val[0]['val_reconstruction']
   log = json.loads((workdir / 'metrics.json').read_text())
   assert log['all'][-1]['epoch'] == 200
+  per_epoch = [json.loads(l) for l in (workdir / 'training' / 'all' / 'metrics.jsonl').open()]
+  assert [r['epoch'] for r in per_epoch] == [r['epoch'] for r in h]
+  assert (workdir / 'training' / 'all' / 'checkpoints' / '200').is_dir()   # orbax, final epoch
 
 
 def test_trained_beats_untrained(trained):
@@ -306,6 +312,46 @@ def test_tabular_api_roundtrip(tmp_path):
   assert rows[0] == 'id,energy,is_anomaly' and len(rows) == 6
   np.testing.assert_allclose([float(r.split(',')[1]) for r in rows[1:]], model.score_samples(x[:5]),
                              rtol=1e-6)
+
+
+def _small_tabular(**overrides):
+  rng = np.random.default_rng(1)
+  x = (rng.normal(size=(200, 5)) * 10 + 50).astype(np.float32)
+  config = load_config('kdd', num_epochs=6, checkpoint_every=2, batch_size=50, learning_rate=1e-3,
+                       model__hidden=(8,), model__n_mixtures=2, **overrides)
+  return x[:160], x[160:], config
+
+
+def test_fit_resumes_after_interruption(tmp_path, monkeypatch):
+  x, x_val, config = _small_tabular()
+  full = DAGMM(config).fit(x, x_val, workdir=tmp_path / 'full')
+  real_save = checkpoint.save
+
+  def save_then_crash(mngr, step, tree):
+    real_save(mngr, step, tree)
+    if step == 4:
+      raise KeyboardInterrupt('simulated interruption after the epoch-4 checkpoint')
+  monkeypatch.setattr(checkpoint, 'save', save_then_crash)
+  with pytest.raises(KeyboardInterrupt):
+    DAGMM(config).fit(x, x_val, workdir=tmp_path / 'cut')
+  monkeypatch.undo()
+  resumed = DAGMM(config).fit(x, x_val, workdir=tmp_path / 'cut')
+  np.testing.assert_allclose(resumed.score_samples(x_val), full.score_samples(x_val), rtol=1e-5)
+  assert [r['epoch'] for r in resumed.history_] == list(range(1, 7))      # validation every epoch
+  assert all('val_energy' in r for r in resumed.history_)
+  config.learning_rate = 1e-2
+  with pytest.raises(ValueError, match='differs in: learning_rate'):
+    DAGMM(config).fit(x, x_val, workdir=tmp_path / 'cut')
+  with pytest.raises(ValueError, match=r'another data \(differs in: train.sha256\)'):
+    DAGMM(_small_tabular()[2]).fit(x + 1, x_val, workdir=tmp_path / 'cut')
+
+
+def test_threshold_from_validation_energies():
+  x, x_val, config = _small_tabular(threshold_source='val', threshold_percentile=90.0)
+  model = DAGMM(config).fit(x, x_val)
+  assert model.threshold_ == pytest.approx(np.percentile(model.score_samples(x_val), 90.0))
+  with pytest.raises(ValueError, match='needs validation data'):
+    DAGMM(config).fit(x)
 
 
 def test_load_errors(tmp_path):
