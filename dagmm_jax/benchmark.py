@@ -4,6 +4,12 @@ Everything is measured in one process on the current machine, so the ratios
 (model FLOP/s over matmul FLOP/s, S seeds over 1 seed) are comparable even on
 a noisy shared machine; absolute times are not.
 """
+import collections
+import gzip
+import json
+import os
+import pathlib
+import re
 import resource
 import sys
 import time
@@ -55,21 +61,26 @@ def peak_host_memory_gib() -> float:
   return rss / 2 ** 30 if sys.platform == 'darwin' else rss / 2 ** 20
 
 
-def train_throughput(config: ml_collections.ConfigDict, data, seeds: list[int],
-                     epochs: int, repeats: int) -> dict[str, float]:
-  """Samples/s of training ``len(seeds)`` seeds together (``epochs`` fused epochs per call)."""
+def _training_program(config: ml_collections.ConfigDict, data, seeds: list[int]):
+  """``(state, train data, run_epochs, batch, steps)`` of the real training program."""
   evalset = experiment.EvalSet(config, data, seeds)
   state = train.init_state(config, seeds, data.x.shape[1])
   batch, steps = train.batch_plan(np.asarray(evalset.train.n_train), config.batch_size)
-  run_epochs = train.make_epoch_fn(config, batch, steps)
+  return state, evalset.train, train.make_epoch_fn(config, batch, steps), batch, steps
+
+
+def train_throughput(config: ml_collections.ConfigDict, data, seeds: list[int],
+                     epochs: int, repeats: int) -> dict[str, float]:
+  """Samples/s of training ``len(seeds)`` seeds together (``epochs`` fused epochs per call)."""
+  state, train_data, run_epochs, batch, steps = _training_program(config, data, seeds)
   start = time.perf_counter()
-  state, m = run_epochs(state, evalset.train, epochs)
+  state, m = run_epochs(state, train_data, epochs)
   jax.block_until_ready(m)
   first = time.perf_counter() - start
   holder = [state]
 
   def call():
-    holder[0], metrics = run_epochs(holder[0], evalset.train, epochs)
+    holder[0], metrics = run_epochs(holder[0], train_data, epochs)
     return metrics
 
   seconds = _best_seconds(call, repeats)
@@ -78,6 +89,67 @@ def train_throughput(config: ml_collections.ConfigDict, data, seeds: list[int],
   return {'seeds': len(seeds), 'steps_per_epoch': steps, 'batch': batch,
           'seconds_per_epoch': seconds / epochs, 'samples_per_s': samples / seconds,
           'model_flops_per_s': flops / seconds, 'compile_s': first - seconds}
+
+
+LAPACK_OPS = ('triangular_solve', 'cholesky', 'eigh', 'lapack', 'custom-call')
+HLO_NAME = re.compile(r'^[a-z][\w\-]*(\.\d+)?$')   # trace events of XLA ops (not runtime/Python)
+
+
+def op_kind(name: str) -> str:
+  """The kind of an XLA CPU op, from its HLO name."""
+  if name.startswith(('ynn_fusion', 'xnn_fusion', 'dot')):
+    return 'dots and YNNPACK library fusions'
+  if any(k in name for k in LAPACK_OPS):
+    return 'LAPACK calls (Cholesky, triangular solve, eigh)'
+  return 'other XLA kernels (elementwise, reductions, gathers, copies)'
+
+
+def profile_steps(config: ml_collections.ConfigDict, seeds: int, epochs: int,
+                  out: pathlib.Path) -> dict[str, Any]:
+  """Traces ``epochs`` epochs of ``seeds`` seeds (after a warm-up call) and sums op
+  times from the trace: milliseconds per step by kind and the slowest ops."""
+  data = load_dataset(config.dataset)
+  state, train_data, run_epochs, batch, steps = _training_program(config, data, list(range(seeds)))
+  hlo = run_epochs.lower(state, train_data, epochs).compile().as_text()
+  origin = dict(re.findall(r'%([\w.\-]+) = .*?op_name="([^"]+)"', hlo))
+  state, m = run_epochs(state, train_data, epochs)
+  jax.block_until_ready(m)
+  trace_dir = out / 'trace'
+  with jax.profiler.trace(str(trace_dir), create_perfetto_trace=True):
+    start = time.perf_counter()
+    state, m = run_epochs(state, train_data, epochs)
+    jax.block_until_ready(m)
+    wall = time.perf_counter() - start
+  path = max(trace_dir.glob('plugins/profile/*/perfetto_trace.json.gz'), key=os.path.getmtime)
+  events = json.load(gzip.open(path))
+  events = events['traceEvents'] if isinstance(events, dict) else events
+  per_op = collections.Counter()
+  for e in events:
+    if e.get('ph') == 'X' and HLO_NAME.match(e.get('name', '')):
+      per_op[e['name']] += e.get('dur', 0) / 1e3                   # microseconds -> ms
+  n_steps = epochs * steps
+  kinds = collections.Counter()
+  for name, ms in per_op.items():
+    kinds[op_kind(name)] += ms / n_steps
+  return {'device': str(jax.devices()[0]), 'dataset': config.dataset, 'seeds': seeds,
+          'batch': batch, 'steps': n_steps, 'wall_ms_per_step': 1e3 * wall / n_steps,
+          'kinds_ms_per_step': dict(kinds.most_common()),
+          'top_ops': [{'op': name, 'ms_per_step': ms / n_steps, 'kind': op_kind(name),
+                       'from': origin.get(name, '')} for name, ms in per_op.most_common(15)]}
+
+
+def profile_markdown(r: dict[str, Any]) -> str:
+  """The profile as markdown tables."""
+  total = sum(r['kinds_ms_per_step'].values())
+  lines = [f"Profile on `{r['device']}`: {r['dataset']}, {r['seeds']} seeds, batch {r['batch']}, "
+           f"{r['steps']} steps traced; wall {r['wall_ms_per_step']:.1f} ms per step. Op times are "
+           'summed over the threads that ran them.', '',
+           '| kind | ms per step | share |', '|---|---|---|']
+  lines += [f'| {k} | {v:.2f} | {100 * v / total:.0f}% |' for k, v in r['kinds_ms_per_step'].items()]
+  lines += ['', '| op | ms per step | from |', '|---|---|---|']
+  lines += [f"| `{o['op']}` | {o['ms_per_step']:.2f} | {o['from'].split('/while/body/')[-1][-90:]} |"
+            for o in r['top_ops']]
+  return '\n'.join(lines) + '\n'
 
 
 def score_throughput(config: ml_collections.ConfigDict, data, seeds: list[int],

@@ -16,19 +16,22 @@ def setup_logging() -> None:
   logging.get_absl_handler().addFilter(lambda r: 'orbax' not in r.pathname)
 
 
-def run_grid(default_config: str, write: Callable[[ml_collections.ConfigDict, str, bool], str]) -> None:
+def run_grid(default_config: str, write: Callable[..., str]) -> None:
   """The command line of the grid scripts (Table 2, studies): ``--config``,
-  ``--workdir`` (rerun to resume) and ``--quick``; prints what ``write`` returns."""
+  ``--workdir`` (rerun to resume), ``--quick`` and ``--report_only``; prints what
+  ``write(config, workdir, quick, report_only)`` returns."""
   config_flag = config_flags.DEFINE_config_file('config', default_config, 'Grid config file.')
   workdir = flags.DEFINE_string('workdir', None, 'Output directory (rerun to resume).')
   quick = flags.DEFINE_bool('quick', False, 'Smoke run: 3 seeds, 1/100 of the epochs.')
+  report_only = flags.DEFINE_bool('report_only', False, 'Run nothing: report the finished cells '
+                                  'and list the others.')
   flags.mark_flags_as_required(['workdir'])
 
   def main(argv):
     if len(argv) > 1:
       raise app.UsageError(f'unexpected arguments: {argv[1:]}')
     setup_logging()
-    print(write(config_flag.value, workdir.value, quick.value))
+    print(write(config_flag.value, workdir.value, quick.value, report_only.value))
 
   app.run(main)
 

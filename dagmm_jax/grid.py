@@ -5,6 +5,7 @@ Used by the Table 2 reproduction and by studies: every cell is an ordinary
 its own and a finished cell is reused when the grid is run again.
 """
 import importlib
+import json
 import pathlib
 from typing import Any
 
@@ -50,16 +51,34 @@ def run_grid(cells: dict[str, ml_collections.ConfigDict], workdir: str | pathlib
   return out
 
 
+def finished(cells: dict[str, ml_collections.ConfigDict], workdir: str | pathlib.Path
+             ) -> dict[str, dict[str, Any]]:
+  """The results of the cells whose run has finished (``results.json`` written); runs nothing."""
+  paths = {name: pathlib.Path(workdir) / name / 'results.json' for name in cells}
+  return {name: json.loads(path.read_text()) for name, path in paths.items() if path.exists()}
+
+
+def collect(cells: dict[str, ml_collections.ConfigDict], workdir: str | pathlib.Path,
+            report_only: bool) -> tuple[dict[str, dict[str, Any]], list[str]]:
+  """``(results, not run)``: every cell run (or resumed), or with ``report_only``
+  only the finished ones, and the names of the cells that are not finished."""
+  results = finished(cells, workdir) if report_only else run_grid(cells, workdir)
+  missing = [f'{name} ({c.num_seeds} seeds x {c.num_epochs} epochs)'
+             for name, c in cells.items() if name not in results]
+  return results, missing
+
+
 def write_table2(table: ml_collections.ConfigDict, workdir: str | pathlib.Path,
-                 quick: bool = False) -> str:
+                 quick: bool = False, report_only: bool = False) -> str:
   """Runs (or resumes) every experiment x protocol cell of ``table``
-  (``experiments/table2.py``), writes ``workdir/table2.md`` and returns its text."""
+  (``experiments/table2.py``), writes ``workdir/table2.md`` and returns its text.
+  With ``report_only`` the table shows the finished cells and lists the others."""
   cells = {}
   for name in table.experiments:
     for protocol in table.protocols:
       config = load_experiment(name)
       config.protocol, config.num_seeds = protocol, table.num_seeds
       cells[f'{name}-{protocol}'] = quick_config(config) if quick else config
-  text = report.table2_markdown(run_grid(cells, workdir), quick=quick)
+  text = report.table2_markdown(*collect(cells, workdir, report_only), quick=quick)
   checkpoint.write_text(pathlib.Path(workdir) / 'table2.md', text)
   return text

@@ -52,8 +52,19 @@ def results_markdown(results: dict[str, Any]) -> str:
   return '\n'.join(lines) + '\n'
 
 
-def table2_markdown(results: dict[str, dict[str, Any]], quick: bool = False) -> str:
-  """Every cell of a Table 2 run (``{cell name: results}``) in one table."""
+def not_run_lines(missing: list[str]) -> list[str]:
+  """Markdown lines naming the cells that have not finished (none: no lines)."""
+  if not missing:
+    return []
+  return ['', '## Not run yet', '',
+          'These cells have not finished; rerunning the same command (same workdir) '
+          'resumes them and keeps the finished ones:', '', *[f'- {m}' for m in missing]]
+
+
+def table2_markdown(results: dict[str, dict[str, Any]], missing: list[str] = (),
+                    quick: bool = False) -> str:
+  """Every finished cell of a Table 2 run (``{cell name: results}``) in one table,
+  then the cells not run yet."""
   lines = ['# DAGMM-JAX: the paper\'s Table 2', '',
            *(['**Quick smoke run (few seeds, 1/100 of the epochs): not a reproduction.**', '']
              if quick else []),
@@ -81,4 +92,5 @@ def table2_markdown(results: dict[str, dict[str, Any]], quick: bool = False) -> 
                         for r in results.values() if r['protocol'] == 'paper') + '.']
   if failures:
     lines += ['', '## Failed seeds', *failures]
+  lines += not_run_lines(list(missing))
   return '\n'.join(lines) + '\n'

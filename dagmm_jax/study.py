@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import ml_collections  # noqa: E402
 import numpy as np  # noqa: E402
 
-from dagmm_jax import grid, regularizers  # noqa: E402
+from dagmm_jax import grid, regularizers, report  # noqa: E402
 
 
 def cell_name(experiment: str, spec: str, dtype: str) -> str:
@@ -65,7 +65,7 @@ def cell_summary(results: dict[str, Any], diag: dict[str, np.ndarray]) -> dict[s
 
 
 def study_markdown(summaries: dict[str, dict[str, Any]], configs: dict[str, Any],
-                   quick: bool, plots: list[str]) -> str:
+                   quick: bool, plots: list[str], missing: list[str] = ()) -> str:
   """``study.md``: one row per cell, then the plots."""
   fmt = lambda s: 'n/a' if s is None else f'{s[0]:.4f} ± {s[1]:.4f}'
   lines = ['# The GMM singularity study', '',
@@ -85,6 +85,7 @@ def study_markdown(summaries: dict[str, dict[str, Any]], configs: dict[str, Any]
     lines.append(f"| {c['dataset']} | `{c['gmm']['regularizer']}` | {c['dtype']} | "
                  f"{s['failed']}/{s['seeds']} | {fmt(s['f1'])} | {fmt(s['auroc'])} | {eig} | "
                  f"{s['cholesky_failures']} | {s['nonfinite_energies']} | {s['wall_time_s'] / 60:.1f} min |")
+  lines += report.not_run_lines(list(missing))
   lines += ['', *[f'![{p}]({p})' for p in plots]]
   return '\n'.join(lines) + '\n'
 
@@ -125,18 +126,23 @@ def plot_dataset(dataset: str, dtype: str, diags: dict[str, dict[str, np.ndarray
 
 
 def write_study(study: ml_collections.ConfigDict, workdir: str | pathlib.Path,
-                quick: bool = False) -> str:
-  """Runs (or resumes) every cell, then writes ``study.md`` and the plots; returns the text."""
+                quick: bool = False, report_only: bool = False) -> str:
+  """Runs (or resumes) every cell, then writes ``study.md`` and the plots; returns
+  the text. With ``report_only`` only the finished cells are reported (the others
+  are listed as not run)."""
   workdir = pathlib.Path(workdir)
   configs = cells(study, quick)
-  results = grid.run_grid(configs, workdir)
-  diags = {name: read_diagnostics(workdir / name) for name in configs}
-  summaries = {name: cell_summary(results[name], diags[name]) for name in configs}
+  results, missing = grid.collect(configs, workdir, report_only)
+  diags = {name: read_diagnostics(workdir / name) for name in results}
+  summaries = {name: cell_summary(results[name], diags[name]) for name in results}
   plots = []
   for dtype in study.dtypes:
     for experiment in study.experiments:
-      group = {spec: diags[cell_name(experiment, spec, dtype)] for spec in study.regularizers}
-      plots += plot_dataset(grid.load_experiment(experiment).dataset, dtype, group, workdir)
-  text = study_markdown(summaries, {n: r['config'] for n, r in results.items()}, quick, plots)
+      group = {spec: diags[name] for spec in study.regularizers
+               if (name := cell_name(experiment, spec, dtype)) in diags}
+      if group:
+        plots += plot_dataset(grid.load_experiment(experiment).dataset, dtype, group, workdir)
+  text = study_markdown(summaries, {n: r['config'] for n, r in results.items()}, quick, plots,
+                        missing)
   (workdir / 'study.md').write_text(text)
   return text

@@ -38,3 +38,16 @@ def test_reference_energy_form_agrees():
   params = params._replace(cov=params.cov + 1e-6 * jnp.eye(3))
   np.testing.assert_allclose(benchmark.energy_by_solve(z, params), gmm.energy(z, params),
                              rtol=1e-5, atol=1e-5)
+
+
+def test_profile_kinds_and_table():
+  assert benchmark.op_kind('ynn_fusion.16').startswith('dots')
+  assert benchmark.op_kind('dot.119').startswith('dots')
+  assert benchmark.op_kind('triangular_solve.35').startswith('LAPACK')
+  assert benchmark.op_kind('add_tanh_fusion.2').startswith('other')
+  assert benchmark.HLO_NAME.match('add_tanh_fusion.2') and not benchmark.HLO_NAME.match('ThunkExecutor::Execute')
+  text = benchmark.profile_markdown({
+      'device': 'cpu:0', 'dataset': 'kddcup99', 'seeds': 20, 'batch': 1024, 'steps': 10,
+      'wall_ms_per_step': 80.0, 'kinds_ms_per_step': {'dots': 30.0, 'other': 10.0},
+      'top_ops': [{'op': 'dot.1', 'ms_per_step': 3.0, 'kind': 'dots', 'from': 'a/while/body/enc/dot'}]})
+  assert '| dots | 30.00 | 75% |' in text and '| `dot.1` | 3.00 | enc/dot |' in text

@@ -45,3 +45,13 @@ def test_diagnostics_summary_table_and_plots(ran):
         workdir / study.cell_name('thyroid', s, dtype)) for s in config.regularizers}, workdir)
     for f in files:
       assert (workdir / f).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def test_report_only_writes_study_of_finished_cells(ran):
+  config, cells, workdir, _ = ran
+  config.regularizers = ('jitter(eps=1e-6)', 'oas')          # the oas cells never ran
+  text = study.write_study(config, workdir, report_only=True)
+  assert text.count('| thyroid |') == 2 and '## Not run yet' in text
+  assert '- thyroid-oas-float32 (2 seeds x 20000 epochs)' in text
+  assert not (workdir / 'thyroid-oas-float32').exists()
+  assert (workdir / 'thyroid-float32-min_eig.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'

@@ -78,3 +78,18 @@ def test_grid_reuses_a_finished_cell(table):
 def test_unknown_experiment_lists_known():
   with pytest.raises(ValueError, match="'thyroid'"):
     grid.load_experiment('mnist')
+
+
+def test_report_only_lists_unfinished_cells_and_runs_nothing(table):
+  workdir, results = table
+  config = grid.load_experiment('thyroid')
+  config.protocol, config.num_seeds, config.num_epochs = 'paper', 2, 2
+  unfinished = grid.load_experiment('arrhythmia')
+  unfinished.num_seeds, unfinished.num_epochs = 2, 5
+  done, missing = grid.collect({'thyroid-paper': config, 'arrhythmia-new': unfinished}, workdir,
+                               report_only=True)
+  assert list(done) == ['thyroid-paper'] and done['thyroid-paper']['runs'] == results['thyroid-paper']['runs']
+  assert missing == ['arrhythmia-new (2 seeds x 5 epochs)']
+  assert not (workdir / 'arrhythmia-new').exists()
+  text = report.table2_markdown(done, missing)
+  assert '## Not run yet' in text and '- arrhythmia-new (2 seeds x 5 epochs)' in text

@@ -1,0 +1,36 @@
+"""Where a training step's time goes: traces compiled epochs and sums the XLA ops.
+
+  python scripts/profile_step.py --config experiments/kdd.py --seeds 20 --epochs 1
+
+Traces ``--epochs`` epochs of the real training program (after a warm-up call)
+with ``jax.profiler`` and prints milliseconds per step by kind of op (dense dots
+and YNNPACK library fusions, LAPACK calls, other XLA kernels) and the slowest
+ops, with the HLO op they come from. Writes OUT/profile.json and OUT/profile.md.
+"""
+import pathlib
+import sys
+
+from absl import app, flags
+from ml_collections import config_flags
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from dagmm_jax import benchmark, checkpoint  # noqa: E402
+
+CONFIG = config_flags.DEFINE_config_file('config', 'experiments/kdd.py', 'Experiment config.')
+OUT = flags.DEFINE_string('out', 'runs/profile', 'Output directory (trace and summary).')
+SEEDS = flags.DEFINE_integer('seeds', 20, 'Seeds trained together.')
+EPOCHS = flags.DEFINE_integer('epochs', 1, 'Epochs traced.')
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  result = benchmark.profile_steps(CONFIG.value, SEEDS.value, EPOCHS.value, pathlib.Path(OUT.value))
+  text = benchmark.profile_markdown(result)
+  checkpoint.write_json(pathlib.Path(OUT.value) / 'profile.json', result)
+  checkpoint.write_text(pathlib.Path(OUT.value) / 'profile.md', text)
+  print(text)
+
+
+if __name__ == '__main__':
+  app.run(main)
