@@ -287,6 +287,24 @@ def test_score_script(trained, tmp_path):
   assert [int(r[2]) for r in rows] == list(expected.is_anomaly)
 
 
+def test_train_script_resumes_and_refuses_another_config(trained, tmp_path):
+  folders, _, _ = trained
+  cmd = [sys.executable, str(ROOT / 'scripts' / 'train_images.py'), '--config',
+         str(ROOT / 'experiments' / 'images.py'), f'--train={folders["train"]}',
+         f'--val={folders["val"]}', f'--workdir={tmp_path}', '--config.num_epochs=2',
+         '--config.checkpoint_every=1']
+  run = lambda *extra: subprocess.run(cmd + list(extra), cwd=ROOT, capture_output=True, text=True,
+                                      timeout=600)
+  first = run()
+  assert first.returncode == 0, first.stderr[-2000:]
+  assert (tmp_path / 'inspector.json').is_file()
+  assert (tmp_path / 'training' / 'all' / 'checkpoints' / '2').is_dir()
+  again = run()
+  assert again.returncode == 0 and 'resuming from the checkpoint at epoch 2' in again.stdout
+  other = run('--config.learning_rate=0.1')
+  assert other.returncode != 0 and 'differs in: learning_rate' in other.stderr
+
+
 # -- tabular API ----------------------------------------------------------------
 
 def test_tabular_api_roundtrip(tmp_path):
