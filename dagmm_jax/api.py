@@ -92,18 +92,6 @@ def _fingerprint(x: np.ndarray, x_val: np.ndarray | None) -> dict[str, Any]:
   return {'train': digest(x), 'val': None if x_val is None else digest(x_val)}
 
 
-def _read_jsonl(path: pathlib.Path) -> list[dict[str, Any]]:
-  """Rows of a JSON-lines log (none if absent), the last row per epoch, in epoch order."""
-  if not path.exists():
-    return []
-  rows = {}
-  for line in path.read_text().splitlines():
-    if line.strip():
-      row = json.loads(line)
-      rows[row['epoch']] = row
-  return [rows[e] for e in sorted(rows)]
-
-
 class DAGMM:
   """One DAGMM model; ``config`` as in ``experiments/*.py`` (one seed: ``config.seed``)."""
 
@@ -151,10 +139,10 @@ class DAGMM:
     self.input_shape_ = tuple(x.shape[1:])
     if x_val is not None:
       x_val = self._check_x(x_val, 'X_val')
-    if config.get('threshold_source', 'train') not in ('train', 'val'):
-      raise ValueError(f"config.threshold_source must be 'train' or 'val', "
-                       f"got {config.threshold_source!r}")
-    if config.get('threshold_source', 'train') == 'val' and x_val is None:
+    source = config.get('threshold_source', 'train')
+    if source not in ('train', 'val'):
+      raise ValueError(f"config.threshold_source must be 'train' or 'val', got {source!r}")
+    if source == 'val' and x_val is None:
       raise ValueError("config.threshold_source='val' needs validation data (x_val)")
     if x.ndim == 2:
       scaler = fit_scaler(x, config.get('scaling', 'minmax'))
@@ -172,6 +160,7 @@ class DAGMM:
     batch, steps = train.batch_plan(np.asarray([n]), config.batch_size)
     val_every = int(config.get('val_every', 1)) if x_val is not None else 0
     eval_fn = make_eval_fn(net, reg) if val_every else None
+    xv = None if x_val is None else jnp.asarray(x_val)
 
     mngr, log_path, self.history_ = None, None, []
     if workdir is not None:
@@ -184,7 +173,7 @@ class DAGMM:
       done = int(state.epoch)
       if done and self.verbose:
         print(f'resuming from the checkpoint at epoch {done} in {workdir}', flush=True)
-      self.history_ = [r for r in _read_jsonl(log_path) if r['epoch'] <= done]
+      self.history_ = [r for r in checkpoint.read_jsonl(log_path) if r['epoch'] <= done]
 
     def on_epoch(epoch, m, seconds, st):
       row = {'epoch': epoch, 'seconds_per_epoch': seconds,
@@ -193,7 +182,7 @@ class DAGMM:
              'energy': float(m.energy[0]), 'penalty': float(m.penalty[0]),
              'n_nonfinite': int(m.n_nonfinite[0]), 'min_eig': float(np.min(m.min_eig[0]))}
       if eval_fn is not None and (epoch % val_every == 0 or epoch == config.num_epochs):
-        e, r = jax.device_get(eval_fn(_first_seed(st.params), xd, jnp.asarray(x_val), shift, scale))
+        e, r = jax.device_get(eval_fn(_first_seed(st.params), xd, xv, shift, scale))
         row.update(val_energy=float(np.mean(e)), val_reconstruction=float(np.mean(r)))
       self.history_.append(row)
       if log_path is not None:
@@ -213,9 +202,8 @@ class DAGMM:
     self.gmm_ = gmm.GMMParams(*(np.asarray(a) for a in jax.device_get(g)))
     self.train_energies_ = np.asarray(energies)
     self._score_fn = None
-    source = self.train_energies_ if x_val is None or config.get('threshold_source', 'train') == 'train' \
-        else self.score_samples(x_val)
-    self.threshold_ = float(np.percentile(source, config.get('threshold_percentile', 99.0)))
+    energies = self.train_energies_ if source == 'train' else self.score_samples(x_val)
+    self.threshold_ = float(np.percentile(energies, config.get('threshold_percentile', 99.0)))
     return self
 
   # -- scoring ----------------------------------------------------------------

@@ -62,6 +62,20 @@ def _flat(d: dict[str, Any], prefix: str = '') -> dict[str, Any]:
   return out
 
 
+def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
+  """Records of a JSON-lines log keyed by ``epoch`` (none if the file is absent):
+  the last record of each epoch (a resumed run repeats some), in epoch order."""
+  path = pathlib.Path(path)
+  if not path.exists():
+    return []
+  recs = {}
+  for line in path.read_text().splitlines():
+    if line.strip():
+      rec = json.loads(line)
+      recs[rec['epoch']] = rec
+  return [recs[e] for e in sorted(recs)]
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> None:
   """Writes JSON atomically (temporary file + rename): never a truncated file."""
   write_text(path, json.dumps(obj, indent=2, allow_nan=True) + '\n')

@@ -5,7 +5,6 @@ Each cell is an ordinary run (``grid.run_grid``); this module reads the cells'
 covariance eigenvalue, condition number, mixture weights, non-finite energies,
 Cholesky failures) and writes ``study.md`` and PNG plots.
 """
-import json
 import pathlib
 import re
 from typing import Any
@@ -16,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import ml_collections  # noqa: E402
 import numpy as np  # noqa: E402
 
-from dagmm_jax import grid, regularizers, report  # noqa: E402
+from dagmm_jax import checkpoint, grid, regularizers, report  # noqa: E402
 
 
 def cell_name(experiment: str, spec: str, dtype: str) -> str:
@@ -42,8 +41,7 @@ def cells(study: ml_collections.ConfigDict, quick: bool = False
 def read_diagnostics(cell_dir: pathlib.Path) -> dict[str, np.ndarray]:
   """Per-record arrays from ``metrics.jsonl``: ``epoch [T]``, ``min_eig [T, S, K]``,
   ``phi [T, S, K]``, ``cholesky_failures [T, S]``, ``n_nonfinite [T, S]``."""
-  recs = [json.loads(l) for l in (cell_dir / 'metrics.jsonl').read_text().splitlines() if l]
-  recs = sorted({r['epoch']: r for r in recs}.values(), key=lambda r: r['epoch'])  # resumed runs
+  recs = checkpoint.read_jsonl(cell_dir / 'metrics.jsonl')
   get = lambda k: np.asarray([r[k] for r in recs], float)
   return {'epoch': get('epoch'), 'min_eig': get('min_eig'), 'phi': get('phi'),
           'cholesky_failures': get('cholesky_failures'), 'n_nonfinite': get('n_nonfinite')}

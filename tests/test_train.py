@@ -110,3 +110,11 @@ def test_singular_mixture_without_regularizer_is_counted_and_fails_the_seed():
     assert (int(state.failed_step[0]) == 0) == fails
     assert (int(logged[0].cholesky_failures[0]) > 0) == fails
     assert (int(logged[0].n_nonfinite[0]) > 0) == fails
+
+
+def test_epochs_per_call_divides_the_period():
+  assert train.epochs_per_call(1, 1000) == 125      # tiny data: ~128 steps per call, divides 1000
+  assert train.epochs_per_call(59, 10) == 2
+  assert train.epochs_per_call(193, 10) == 1        # KDDCUP: one epoch per call
+  assert train.epochs_per_call(6, 10) == 10
+  assert train.epochs_per_call(1, 7) == 7
