@@ -20,10 +20,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jax.scipy.linalg import solve_triangular
-from jax.scipy.special import logsumexp
-
-from dagmm_jax import experiment, gmm, train
+from dagmm_jax import experiment, train
 from dagmm_jax.data import load_dataset
 
 
@@ -169,39 +166,6 @@ def score_throughput(config: ml_collections.ConfigDict, data, seeds: list[int],
           'compile_s': first - seconds}
 
 
-def energy_by_solve(z: jnp.ndarray, params: gmm.GMMParams) -> jnp.ndarray:
-  """Reference form of ``gmm.energy``: each component whitens the N rows with a
-  triangular solve of N right-hand sides (``gmm.py`` inverts the D x D factor
-  instead and whitens with one matmul)."""
-  d = z.shape[-1]
-
-  def log_density(mu, cov):
-    chol = jnp.linalg.cholesky(cov)
-    white = solve_triangular(chol, (z - mu).T, lower=True)
-    return -0.5 * (jnp.sum(white * white, axis=0) + 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol)))
-                   + d * jnp.log(2.0 * jnp.pi).astype(z.dtype))
-  per_k = jax.vmap(log_density)(params.mu, params.cov).T
-  log_phi = jnp.log(jnp.maximum(params.phi, jnp.finfo(params.phi.dtype).tiny))
-  return -logsumexp(per_k + log_phi[None, :], axis=1)
-
-
-def energy_gradient(seeds: int = 20, n: int = 1024, k: int = 4, d: int = 3,
-                    repeats: int = 20) -> dict[str, float]:
-  """Milliseconds per value-and-gradient of the mean batch energy for ``seeds``
-  vmapped seeds (KDDCUP's shapes): ``gmm.energy`` against ``energy_by_solve``."""
-  z = jax.random.normal(jax.random.PRNGKey(0), (seeds, n, d))
-  gamma = jax.nn.softmax(jax.random.normal(jax.random.PRNGKey(1), (seeds, n, k)))
-  jitter = lambda cov, _: cov + 1e-6 * jnp.eye(d)
-  params = jax.vmap(lambda z, g: gmm.regularize(gmm.fit_gmm(z, g), jitter, n))(z, gamma)
-  out = {}
-  for name, fn in (('matmul_form_ms', gmm.energy), ('solve_form_ms', energy_by_solve)):
-    grad = jax.jit(jax.vmap(jax.value_and_grad(lambda z, p: jnp.mean(fn(z, p)), argnums=(0, 1))))
-    jax.block_until_ready(grad(z, params))
-    out[name] = 1e3 * _best_seconds(lambda: grad(z, params), repeats)
-  out['speedup'] = out['solve_form_ms'] / out['matmul_form_ms']
-  return out
-
-
 def run(config: ml_collections.ConfigDict, seeds: int, epochs: int, repeats: int) -> dict[str, Any]:
   """The whole benchmark; returns a JSON-able dict."""
   start = time.perf_counter()
@@ -216,7 +180,6 @@ def run(config: ml_collections.ConfigDict, seeds: int, epochs: int, repeats: int
   for t in out['train']:
     t['fraction_of_matmul'] = t['model_flops_per_s'] / out['matmul_flops_per_s']
   out['score'] = score_throughput(config, data, list(range(seeds)), repeats)
-  out['energy_gradient'] = energy_gradient(seeds)
   out['peak_host_memory_gib'] = peak_host_memory_gib()
   return out
 
@@ -238,9 +201,6 @@ def markdown(r: dict[str, Any]) -> str:
   lines += [f"| scoring, {sc['seeds']} seeds: test energies/s (incl. exact GMM fit) | "
             f"{sc['energies_per_s']:,.0f} |",
             f"| scoring: compile | {sc['compile_s']:.1f} s |",
-            f"| batch energy value+gradient, {sc['seeds']} seeds x 1024 rows: matmul form vs "
-            f"N-RHS triangular solve | {r['energy_gradient']['matmul_form_ms']:.2f} ms vs "
-            f"{r['energy_gradient']['solve_form_ms']:.2f} ms ({r['energy_gradient']['speedup']:.1f}x) |",
             f"| load + preprocess {r['dataset']} (warm TFDS) | {r['load_s']:.2f} s |",
             f"| peak host memory | {r['peak_host_memory_gib']:.2f} GiB |"]
   return '\n'.join(lines) + '\n'

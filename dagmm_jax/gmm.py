@@ -81,12 +81,8 @@ def _component_log_density(z: jnp.ndarray, mu: jnp.ndarray, cov: jnp.ndarray) ->
   """log N(z; mu, cov) for one component via Cholesky; NaN where Cholesky fails."""
   d = z.shape[-1]
   chol, lower = cho_factor(cov, lower=True)
-  # L^-1 from one D x D triangular solve, then all N rows whitened by one small
-  # matmul: a triangular solve with N right-hand sides (and its gradient) is a
-  # slow LAPACK call on CPU (scripts/bench.py measures both forms).
-  inv_chol = solve_triangular(chol, jnp.eye(d, dtype=cov.dtype), lower=lower)
-  white = jnp.matmul(z - mu, inv_chol.T, precision=HIGHEST)   # [N, D]
-  maha = jnp.sum(white * white, axis=1)
+  white = solve_triangular(chol, (z - mu).T, lower=lower)      # [D, N]
+  maha = jnp.sum(white * white, axis=0)
   log_det = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol)))
   return -0.5 * (maha + log_det + d * jnp.log(2.0 * jnp.pi).astype(z.dtype))
 

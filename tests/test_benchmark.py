@@ -1,9 +1,7 @@
 """The benchmark's FLOP count and table (timings themselves are not tested)."""
 import jax
-import jax.numpy as jnp
-import numpy as np
 
-from dagmm_jax import benchmark, gmm, train
+from dagmm_jax import benchmark, train
 from dagmm_jax.model import build_net
 from helpers import load_config
 
@@ -24,20 +22,9 @@ def test_markdown_lists_every_measure():
   text = benchmark.markdown({'device': 'cpu:0', 'dataset': 'kddcup99', 'dtype': 'float32',
                              'matmul_flops_per_s': 1e10, 'train': [row(1), row(20)],
                              'score': {'seeds': 20, 'energies_per_s': 1e5, 'compile_s': 2.0},
-                             'energy_gradient': {'matmul_form_ms': 1.0, 'solve_form_ms': 5.0,
-                                                 'speedup': 5.0},
                              'load_s': 1.5, 'peak_host_memory_gib': 2.0})
   assert '10.0 GFLOP/s' in text and '(20%)' in text and 'training, 20 seed(s)' in text
-  assert 'peak host memory | 2.00 GiB' in text and '(5.0x)' in text
-
-
-def test_reference_energy_form_agrees():
-  z = jax.random.normal(jax.random.PRNGKey(0), (300, 3))
-  gamma = jax.nn.softmax(jax.random.normal(jax.random.PRNGKey(1), (300, 4)))
-  params = gmm.fit_gmm(z, gamma)
-  params = params._replace(cov=params.cov + 1e-6 * jnp.eye(3))
-  np.testing.assert_allclose(benchmark.energy_by_solve(z, params), gmm.energy(z, params),
-                             rtol=1e-5, atol=1e-5)
+  assert 'peak host memory | 2.00 GiB' in text
 
 
 def test_profile_kinds_and_table():
