@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# Worker processes for the long runs, each pinned to its own cores (CPU hosts), e.g. PROCESSES=2.
+PROCESSES ?= 1
 # Real data: set DAGMM_DATA_DIR to a folder holding the benchmark files, or leave it
 # unset to download them (sha256-checked) from the official URLs.
 
@@ -20,17 +22,19 @@ reproduce: $(VENV)/.installed
 
 # The full paper protocol: 20 seeds, 200 epochs (resumable: rerun to continue).
 reproduce-full: $(VENV)/.installed
-	$(PY) scripts/reproduce.py --config experiments/kdd.py --workdir runs/kdd --seeds 20
+	$(PY) scripts/reproduce.py --config experiments/kdd.py --workdir runs/kdd --seeds 20 \
+	  --processes $(PROCESSES)
 
 # The paper's Table 2: four datasets x two protocols x 20 seeds (hours; resumable).
 table2: $(VENV)/.installed
-	$(PY) scripts/table2.py --config experiments/table2.py --workdir runs/table2
+	$(PY) scripts/table2.py --config experiments/table2.py --workdir runs/table2 \
+	  --processes $(PROCESSES)
 
 table2-quick: $(VENV)/.installed
 	$(PY) scripts/table2.py --config experiments/table2.py --workdir runs/table2_quick --quick
 
 bench: $(VENV)/.installed
-	$(PY) scripts/bench.py --config experiments/kdd.py --out runs/bench
+	$(PY) scripts/bench.py --config experiments/kdd.py --out runs/bench --processes $(PROCESSES)
 
 # Visual inspection on synthetic parts (CPU, a few minutes): data -> train -> report -> score.
 IMG := runs/images_demo

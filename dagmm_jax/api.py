@@ -186,8 +186,7 @@ class DAGMM:
         row.update(val_energy=float(np.mean(e)), val_reconstruction=float(np.mean(r)))
       self.history_.append(row)
       if log_path is not None:
-        with open(log_path, 'a') as f:
-          f.write(json.dumps(row) + '\n')
+        checkpoint.append_jsonl(log_path, row)
       if self.verbose:
         print(' '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}' for k, v in row.items()),
               flush=True)

@@ -11,7 +11,9 @@ import os
 import pathlib
 import re
 import resource
+import subprocess
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -20,7 +22,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from dagmm_jax import experiment, train
+from dagmm_jax import checkpoint, experiment, train, workers
 from dagmm_jax.data import load_dataset
 
 
@@ -67,13 +69,15 @@ def _training_program(config: ml_collections.ConfigDict, data, seeds: list[int])
 
 
 def train_throughput(config: ml_collections.ConfigDict, data, seeds: list[int],
-                     epochs: int, repeats: int) -> dict[str, float]:
-  """Samples/s of training ``len(seeds)`` seeds together (``epochs`` fused epochs per call)."""
+                     epochs: int, repeats: int, barrier=lambda: None) -> dict[str, float]:
+  """Samples/s of training ``len(seeds)`` seeds together (``epochs`` fused epochs per call);
+  ``barrier()`` is called between the first (compiling) call and the timed ones."""
   state, train_data, run_epochs, batch, steps = _training_program(config, data, seeds)
   start = time.perf_counter()
   state, m = run_epochs(state, train_data, epochs)
   jax.block_until_ready(m)
   first = time.perf_counter() - start
+  barrier()
   holder = [state]
 
   def call():
@@ -83,7 +87,7 @@ def train_throughput(config: ml_collections.ConfigDict, data, seeds: list[int],
   seconds = _best_seconds(call, repeats)
   samples = len(seeds) * epochs * steps * batch
   flops = model_flops_per_sample(jax.tree_util.tree_map(lambda a: a[0], holder[0].params)) * samples
-  return {'seeds': len(seeds), 'steps_per_epoch': steps, 'batch': batch,
+  return {'seeds': len(seeds), 'processes': 1, 'steps_per_epoch': steps, 'batch': batch,
           'seconds_per_epoch': seconds / epochs, 'samples_per_s': samples / seconds,
           'model_flops_per_s': flops / seconds, 'compile_s': first - seconds}
 
@@ -149,6 +153,56 @@ def profile_markdown(r: dict[str, Any]) -> str:
   return '\n'.join(lines) + '\n'
 
 
+def _file_barrier(directory: pathlib.Path, index: int, n: int, timeout_s: float = 1800):
+  """A barrier for ``n`` processes that share ``directory``."""
+  def wait():
+    (directory / f'ready_{index}').touch()
+    deadline = time.monotonic() + timeout_s
+    while len(list(directory.glob('ready_*'))) < n:
+      if time.monotonic() > deadline:
+        raise TimeoutError(f'benchmark workers did not all compile within {timeout_s} s')
+      time.sleep(0.05)
+  return wait
+
+
+def parallel_train_throughput(config: ml_collections.ConfigDict, seeds: int, epochs: int,
+                              repeats: int, processes: int) -> dict[str, float]:
+  """``train_throughput`` of ``seeds`` seeds split over ``processes`` worker processes
+  pinned to their own cores (``workers.py``), timed at once after all have compiled:
+  samples/s and FLOP/s are summed, seconds per epoch is the slowest worker's."""
+  chunks = [c.tolist() for c in np.array_split(np.arange(seeds), processes)]
+  groups = workers.core_groups(processes)
+  with tempfile.TemporaryDirectory() as tmp:
+    checkpoint.write_json(pathlib.Path(tmp) / 'config.json', config.to_dict())
+    procs = [subprocess.Popen(
+        [sys.executable, '-m', 'dagmm_jax.benchmark', tmp, str(i), str(processes),
+         ','.join(map(str, chunk)), str(epochs), str(repeats), ','.join(map(str, sorted(cores)))],
+        stdout=subprocess.PIPE, env={**os.environ, 'PYTHONPATH': str(workers.ROOT)})
+        for i, (chunk, cores) in enumerate(zip(chunks, groups))]
+    outs = [p.communicate()[0] for p in procs]
+  if any(p.returncode for p in procs):
+    raise RuntimeError(f'benchmark worker(s) failed: exit statuses {[p.returncode for p in procs]}')
+  parts = [json.loads(o.decode().strip().splitlines()[-1]) for o in outs]
+  total = lambda k: sum(t[k] for t in parts)
+  return {**parts[0], 'seeds': seeds, 'processes': processes,
+          'seconds_per_epoch': max(t['seconds_per_epoch'] for t in parts),
+          'samples_per_s': total('samples_per_s'), 'model_flops_per_s': total('model_flops_per_s'),
+          'compile_s': max(t['compile_s'] for t in parts), 'peak_host_memory_gib': total('peak_host_memory_gib'),
+          'workers': parts}
+
+
+def _worker_main(argv: list[str]) -> None:
+  """``python -m dagmm_jax.benchmark DIR INDEX N SEEDS EPOCHS REPEATS CORES``: one
+  worker of ``parallel_train_throughput``; prints its result as JSON."""
+  directory, index, n, seeds, epochs, repeats, cores = argv
+  os.sched_setaffinity(0, {int(c) for c in cores.split(',')})
+  config = ml_collections.ConfigDict(json.loads((pathlib.Path(directory) / 'config.json').read_text()))
+  out = train_throughput(config, load_dataset(config.dataset), [int(x) for x in seeds.split(',')],
+                         int(epochs), int(repeats),
+                         _file_barrier(pathlib.Path(directory), int(index), int(n)))
+  print(json.dumps({**out, 'peak_host_memory_gib': peak_host_memory_gib()}))
+
+
 def score_throughput(config: ml_collections.ConfigDict, data, seeds: list[int],
                      repeats: int) -> dict[str, float]:
   """Energies/s of the final step (exact GMM fit over training rows + test energies)."""
@@ -166,8 +220,10 @@ def score_throughput(config: ml_collections.ConfigDict, data, seeds: list[int],
           'compile_s': first - seconds}
 
 
-def run(config: ml_collections.ConfigDict, seeds: int, epochs: int, repeats: int) -> dict[str, Any]:
-  """The whole benchmark; returns a JSON-able dict."""
+def run(config: ml_collections.ConfigDict, seeds: int, epochs: int, repeats: int,
+        processes: int = 1) -> dict[str, Any]:
+  """The whole benchmark; returns a JSON-able dict. With ``processes > 1`` the
+  ``seeds`` seeds are also measured split over that many pinned worker processes."""
   start = time.perf_counter()
   load_dataset.cache_clear()
   data = load_dataset(config.dataset)
@@ -177,10 +233,13 @@ def run(config: ml_collections.ConfigDict, seeds: int, epochs: int, repeats: int
          'matmul_flops_per_s': matmul_flops()}
   out['train'] = [train_throughput(config, data, list(range(s)), epochs, repeats)
                   for s in sorted({1, seeds})]
+  if processes > 1:
+    out['train'].append(parallel_train_throughput(config, seeds, epochs, repeats, processes))
   for t in out['train']:
     t['fraction_of_matmul'] = t['model_flops_per_s'] / out['matmul_flops_per_s']
   out['score'] = score_throughput(config, data, list(range(seeds)), repeats)
-  out['peak_host_memory_gib'] = peak_host_memory_gib()
+  out['peak_host_memory_gib'] = max([peak_host_memory_gib()] + [t.get('peak_host_memory_gib', 0)
+                                                                  for t in out['train']])
   return out
 
 
@@ -190,17 +249,22 @@ def markdown(r: dict[str, Any]) -> str:
            '| measure | value |', '|---|---|',
            f"| dense matmul (2048², {r['dtype']}) | {r['matmul_flops_per_s'] / 1e9:.1f} GFLOP/s |"]
   for t in r['train']:
-    s = t['seeds']
-    lines += [f"| training, {s} seed(s): samples/s | {t['samples_per_s']:,.0f} |",
-              f"| training, {s} seed(s): seconds per epoch ({t['steps_per_epoch']} steps of "
+    s = f"{t['seeds']} seed(s)" + (f" in {t['processes']} pinned processes" if t.get('processes', 1) > 1 else '')
+    lines += [f"| training, {s}: samples/s | {t['samples_per_s']:,.0f} |",
+              f"| training, {s}: seconds per epoch ({t['steps_per_epoch']} steps of "
               f"{t['batch']}) | {t['seconds_per_epoch']:.3f} |",
-              f"| training, {s} seed(s): model FLOP/s (fraction of matmul) | "
+              f"| training, {s}: model FLOP/s (fraction of matmul) | "
               f"{t['model_flops_per_s'] / 1e9:.1f} GFLOP/s ({100 * t['fraction_of_matmul']:.0f}%) |",
-              f"| training, {s} seed(s): compile | {t['compile_s']:.1f} s |"]
+              f"| training, {s}: compile | {t['compile_s']:.1f} s |"]
   sc = r['score']
   lines += [f"| scoring, {sc['seeds']} seeds: test energies/s (incl. exact GMM fit) | "
             f"{sc['energies_per_s']:,.0f} |",
             f"| scoring: compile | {sc['compile_s']:.1f} s |",
             f"| load + preprocess {r['dataset']} (warm TFDS) | {r['load_s']:.2f} s |",
-            f"| peak host memory | {r['peak_host_memory_gib']:.2f} GiB |"]
+            f"| peak host memory (one process, or the workers together) | "
+            f"{r['peak_host_memory_gib']:.2f} GiB |"]
   return '\n'.join(lines) + '\n'
+
+
+if __name__ == '__main__':
+  _worker_main(sys.argv[1:])

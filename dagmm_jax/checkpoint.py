@@ -62,9 +62,10 @@ def _flat(d: dict[str, Any], prefix: str = '') -> dict[str, Any]:
   return out
 
 
-def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
-  """Records of a JSON-lines log keyed by ``epoch`` (none if the file is absent):
-  the last record of each epoch (a resumed run repeats some), in epoch order."""
+def read_jsonl(path: str | os.PathLike, key: tuple[str, ...] = ('epoch',)) -> list[dict[str, Any]]:
+  """Records of a JSON-lines log: the last record of each ``key`` (a resumed run
+  repeats some epochs), sorted by key; none if the file is absent. A field of
+  ``key`` missing from a record counts as 0."""
   path = pathlib.Path(path)
   if not path.exists():
     return []
@@ -72,8 +73,18 @@ def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
   for line in path.read_text().splitlines():
     if line.strip():
       rec = json.loads(line)
-      recs[rec['epoch']] = rec
-  return [recs[e] for e in sorted(recs)]
+      recs[tuple(rec.get(k, 0) for k in key)] = rec
+  return [recs[k] for k in sorted(recs)]
+
+
+def append_jsonl(path: str | os.PathLike, record: dict[str, Any]) -> None:
+  """Appends one JSON line with a single ``write`` on an ``O_APPEND`` descriptor, so
+  that lines from parallel worker processes never interleave."""
+  fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+  try:
+    os.write(fd, (json.dumps(record) + '\n').encode())
+  finally:
+    os.close(fd)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:

@@ -1,7 +1,8 @@
 """``train_and_evaluate(config, workdir)``: data -> training -> scoring -> results.
 
 Seeds ``config.seed .. config.seed + config.num_seeds - 1`` train together in
-one compiled program (``config.seed_chunk`` bounds how many at once). Each
+one compiled program (``config.seed_chunk`` bounds how many at once; with
+``processes > 1`` the chunks train in parallel pinned processes). Each
 chunk is resumable: its training state is checkpointed with orbax under
 ``workdir/checkpoints/chunk_<i>`` and its finished results are written to
 ``workdir/chunks/chunk_<i>.json``; a rerun with the same workdir picks up where
@@ -18,7 +19,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from dagmm_jax import checkpoint, evaluate, inference, regularizers, report, sharding, train
+from dagmm_jax import checkpoint, evaluate, inference, regularizers, report, sharding, train, workers
 from dagmm_jax.data import Dataset, load_dataset, make_split, fit_scaler
 from dagmm_jax.model import build_net
 
@@ -108,8 +109,7 @@ def run_chunk(config: ml_collections.ConfigDict, data: Dataset, seeds: list[int]
     record = {'chunk': chunk, 'epoch': epoch, 'epochs': epoch - logged[0], 'seconds': seconds,
               'seeds': seeds, **{k: np.asarray(v).tolist() for k, v in m._asdict().items()},
               'failed': failed.tolist()}
-    with open(log_path, 'a') as f:
-      f.write(json.dumps(record) + '\n')
+    checkpoint.append_jsonl(log_path, record)
     if epoch // every > logged[0] // every or epoch == num_epochs or logged[0] == 0:
       ok = ~failed
       ok_mean = lambda v: np.mean(np.asarray(v)[ok]) if ok.any() else np.nan
@@ -153,36 +153,65 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
   return {'trained': stats(runs), 'untrained': stats([r['untrained'] for r in runs])}
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
-  """Runs every seed of ``config``; writes ``results.json`` and ``results.md`` in workdir."""
-  # float64 needs x64; float32 runs turn it off again (a grid mixes both).
-  jax.config.update('jax_enable_x64', config.dtype == 'float64')
-  workdir = pathlib.Path(workdir)
-  checkpoint.claim_workdir(workdir, config.to_dict())
+def _chunk_path(workdir: pathlib.Path, chunk: int) -> pathlib.Path:
+  return workdir / 'chunks' / f'chunk_{chunk}.json'
+
+
+def _load(config: ml_collections.ConfigDict) -> Dataset:
   start = time.perf_counter()
   data = load_dataset(config.dataset)
   logging.info('loaded %s: %d rows x %d features, %d anomalies (%.1f s)', config.dataset,
                *data.x.shape, int(data.y.sum()), time.perf_counter() - start)
+  return data
+
+
+def run_and_record_chunk(config: ml_collections.ConfigDict, workdir: pathlib.Path, chunk: int,
+                         seeds: list[int], data: Dataset | None = None) -> None:
+  """``run_chunk``, then its runs and wall time written to ``workdir/chunks/chunk_<i>.json``
+  (what a rerun reuses). Loads the dataset when ``data`` is None (worker processes)."""
+  # float64 needs x64; float32 runs turn it off again (a grid mixes both).
+  jax.config.update('jax_enable_x64', config.dtype == 'float64')
+  t0 = time.perf_counter()
+  runs = run_chunk(config, data if data is not None else _load(config), seeds, workdir, chunk)
+  checkpoint.write_json(_chunk_path(workdir, chunk),
+                        {'seeds': seeds, 'runs': runs, 'wall_time_s': time.perf_counter() - t0})
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       processes: int = 1) -> dict[str, Any]:
+  """Runs every seed of ``config``; writes ``results.json`` and ``results.md`` in workdir.
+
+  With ``processes > 1`` the seeds are split into that many chunks (unless
+  ``config.seed_chunk`` sets their size) and the chunks train in parallel worker
+  processes, each pinned to its own CPU cores (``workers.py``). Each seed's
+  result is the same as in one process, up to float rounding (programs of
+  another seed count may round differently).
+  """
+  workdir = pathlib.Path(workdir)
+  checkpoint.claim_workdir(workdir, config.to_dict())
+  start = time.perf_counter()
   seeds = list(range(config.seed, config.seed + config.num_seeds))
-  size = config.seed_chunk or len(seeds)
-  runs, previous_wall = [], 0.0
-  for chunk, lo in enumerate(range(0, len(seeds), size)):
-    chunk_seeds = seeds[lo:lo + size]
-    path = workdir / 'chunks' / f'chunk_{chunk}.json'
-    if path.exists() and (done := json.loads(path.read_text()))['seeds'] == chunk_seeds:
+  size = config.seed_chunk or -(-len(seeds) // processes)
+  chunks = [(i, seeds[lo:lo + size]) for i, lo in enumerate(range(0, len(seeds), size))]
+  done, previous_wall = {}, 0.0
+  for chunk, chunk_seeds in chunks:
+    path = _chunk_path(workdir, chunk)
+    if path.exists() and (rec := json.loads(path.read_text()))['seeds'] == chunk_seeds:
       logging.info('chunk %d (seeds %s) already done, reusing %s', chunk, chunk_seeds, path)
-      runs += done['runs']
-      previous_wall += done['wall_time_s']
-      continue
-    t0 = time.perf_counter()
-    chunk_runs = run_chunk(config, data, chunk_seeds, workdir, chunk)
-    checkpoint.write_json(path, {'seeds': chunk_seeds, 'runs': chunk_runs,
-                                 'wall_time_s': time.perf_counter() - t0})
-    runs += chunk_runs
+      done[chunk] = rec
+      previous_wall += rec['wall_time_s']
+  pending = [c for c in chunks if c[0] not in done]
+  if processes > 1 and pending:
+    workers.run_chunks(workdir, pending, processes)
+  elif pending:
+    data = _load(config)
+    for chunk, chunk_seeds in pending:
+      run_and_record_chunk(config, workdir, chunk, chunk_seeds, data)
+  runs = [r for chunk, _ in chunks for r in json.loads(_chunk_path(workdir, chunk).read_text())['runs']]
   results = {'dataset': config.dataset, 'protocol': config.protocol,
              'config': config.to_dict(), 'seeds': seeds,
              'wall_time_s': time.perf_counter() - start + previous_wall,
-             'devices': [str(d) for d in jax.devices()],
+             'devices': [str(d) for d in jax.devices()], 'processes': processes,
              'runs': runs, 'summary': summarize(runs)}
   checkpoint.write_json(workdir / 'results.json', results)
   checkpoint.write_text(workdir / 'results.md', report.results_markdown(results))

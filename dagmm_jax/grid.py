@@ -36,9 +36,10 @@ def quick_config(config: ml_collections.ConfigDict, seeds: int = 3,
   return config
 
 
-def run_grid(cells: dict[str, ml_collections.ConfigDict], workdir: str | pathlib.Path
-             ) -> dict[str, dict[str, Any]]:
-  """Runs each ``{name: config}`` cell in ``workdir/name`` in order; returns their results.
+def run_grid(cells: dict[str, ml_collections.ConfigDict], workdir: str | pathlib.Path,
+             processes: int = 1) -> dict[str, dict[str, Any]]:
+  """Runs each ``{name: config}`` cell in ``workdir/name`` in order (each with
+  ``processes`` worker processes); returns their results.
 
   Finished cells are reused and interrupted ones resume (``train_and_evaluate``
   does both per workdir).
@@ -47,7 +48,7 @@ def run_grid(cells: dict[str, ml_collections.ConfigDict], workdir: str | pathlib
   for i, (name, config) in enumerate(cells.items()):
     logging.info('[%d/%d] %s: %d seeds x %d epochs', i + 1, len(cells), name,
                  config.num_seeds, config.num_epochs)
-    out[name] = experiment.train_and_evaluate(config, str(pathlib.Path(workdir) / name))
+    out[name] = experiment.train_and_evaluate(config, str(pathlib.Path(workdir) / name), processes)
   return out
 
 
@@ -59,17 +60,17 @@ def finished(cells: dict[str, ml_collections.ConfigDict], workdir: str | pathlib
 
 
 def collect(cells: dict[str, ml_collections.ConfigDict], workdir: str | pathlib.Path,
-            report_only: bool) -> tuple[dict[str, dict[str, Any]], list[str]]:
+            report_only: bool, processes: int = 1) -> tuple[dict[str, dict[str, Any]], list[str]]:
   """``(results, not run)``: every cell run (or resumed), or with ``report_only``
   only the finished ones, and the names of the cells that are not finished."""
-  results = finished(cells, workdir) if report_only else run_grid(cells, workdir)
+  results = finished(cells, workdir) if report_only else run_grid(cells, workdir, processes)
   missing = [f'{name} ({c.num_seeds} seeds x {c.num_epochs} epochs)'
              for name, c in cells.items() if name not in results]
   return results, missing
 
 
 def write_table2(table: ml_collections.ConfigDict, workdir: str | pathlib.Path,
-                 quick: bool = False, report_only: bool = False) -> str:
+                 quick: bool = False, report_only: bool = False, processes: int = 1) -> str:
   """Runs (or resumes) every experiment x protocol cell of ``table``
   (``experiments/table2.py``), writes ``workdir/table2.md`` and returns its text.
   With ``report_only`` the table shows the finished cells and lists the others."""
@@ -79,6 +80,6 @@ def write_table2(table: ml_collections.ConfigDict, workdir: str | pathlib.Path,
       config = load_experiment(name)
       config.protocol, config.num_seeds = protocol, table.num_seeds
       cells[f'{name}-{protocol}'] = quick_config(config) if quick else config
-  text = report.table2_markdown(*collect(cells, workdir, report_only), quick=quick)
+  text = report.table2_markdown(*collect(cells, workdir, report_only, processes), quick=quick)
   checkpoint.write_text(pathlib.Path(workdir) / 'table2.md', text)
   return text

@@ -6,6 +6,12 @@ programs (training and scoring) with no change to the code that runs them:
 each device trains its own seeds, exactly as on one device. With one device
 (or a seed count the devices do not divide) nothing is sharded.
 
+Several CPU "devices" in one process (``--xla_force_host_platform_device_count``)
+are for tests only: with 2 of them on 2 cores a KDDCUP epoch deadlocks in
+jaxlib's batched LAPACK kernels, which wait on the intra-op thread pool that is
+running them. On a CPU host use worker processes instead (``workers.py``,
+``--processes``).
+
 Multi-host: call ``jax.distributed.initialize()`` first in every process (see
 the README); ``jax.devices()`` then lists every host's devices and the same
 mesh spans them.
@@ -30,6 +36,10 @@ def seed_mesh(n_seeds: int) -> Mesh | None:
     logging.warning('%d seeds do not divide over %d devices: running on one device '
                     '(choose --seeds or config.seed_chunk as a multiple)', n_seeds, len(devices))
     return None
+  if devices[0].platform == 'cpu':
+    logging.warning('%d CPU devices in one process: for tests only (jaxlib LAPACK kernels can '
+                    'deadlock them on large batches); on a CPU host use --processes instead',
+                    len(devices))
   return Mesh(np.asarray(devices), ('seeds',))
 
 

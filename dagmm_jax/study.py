@@ -40,10 +40,16 @@ def cells(study: ml_collections.ConfigDict, quick: bool = False
 
 def read_diagnostics(cell_dir: pathlib.Path) -> dict[str, np.ndarray]:
   """Per-record arrays from ``metrics.jsonl``: ``epoch [T]``, ``min_eig [T, S, K]``,
-  ``phi [T, S, K]``, ``cholesky_failures [T, S]``, ``n_nonfinite [T, S]``."""
-  recs = checkpoint.read_jsonl(cell_dir / 'metrics.jsonl')
-  get = lambda k: np.asarray([r[k] for r in recs], float)
-  return {'epoch': get('epoch'), 'min_eig': get('min_eig'), 'phi': get('phi'),
+  ``phi [T, S, K]``, ``cholesky_failures [T, S]``, ``n_nonfinite [T, S]``. Seed
+  chunks (which log separately) are joined along the seed axis, at the epochs
+  every chunk logged."""
+  recs = {(r.get('chunk', 0), r['epoch']): r
+          for r in checkpoint.read_jsonl(cell_dir / 'metrics.jsonl', key=('chunk', 'epoch'))}
+  chunks = sorted({c for c, _ in recs})
+  epochs = sorted(e for e in {e for _, e in recs} if all((c, e) in recs for c in chunks))
+  get = lambda k: np.asarray([np.concatenate([np.asarray(recs[c, e][k], float) for c in chunks])
+                              for e in epochs], float)
+  return {'epoch': np.asarray(epochs, float), 'min_eig': get('min_eig'), 'phi': get('phi'),
           'cholesky_failures': get('cholesky_failures'), 'n_nonfinite': get('n_nonfinite')}
 
 
@@ -124,13 +130,13 @@ def plot_dataset(dataset: str, dtype: str, diags: dict[str, dict[str, np.ndarray
 
 
 def write_study(study: ml_collections.ConfigDict, workdir: str | pathlib.Path,
-                quick: bool = False, report_only: bool = False) -> str:
+                quick: bool = False, report_only: bool = False, processes: int = 1) -> str:
   """Runs (or resumes) every cell, then writes ``study.md`` and the plots; returns
   the text. With ``report_only`` only the finished cells are reported (the others
   are listed as not run)."""
   workdir = pathlib.Path(workdir)
   configs = cells(study, quick)
-  results, missing = grid.collect(configs, workdir, report_only)
+  results, missing = grid.collect(configs, workdir, report_only, processes)
   diags = {name: read_diagnostics(workdir / name) for name in results}
   summaries = {name: cell_summary(results[name], diags[name]) for name in results}
   plots = []

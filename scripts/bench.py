@@ -1,6 +1,6 @@
 """Training / scoring throughput against the machine's matmul FLOP/s.
 
-  python scripts/bench.py --config experiments/kdd.py --out runs/bench [--seeds 20]
+  python scripts/bench.py --config experiments/kdd.py --out runs/bench [--seeds 20] [--processes 2]
 
 Prints a markdown table and writes OUT/bench.json and OUT/bench.md.
 """
@@ -19,12 +19,14 @@ OUT = flags.DEFINE_string('out', 'runs/bench', 'Output directory.')
 SEEDS = flags.DEFINE_integer('seeds', 20, 'Seeds trained together (also measured: 1).')
 EPOCHS = flags.DEFINE_integer('epochs', 2, 'Epochs per timed call.')
 REPEATS = flags.DEFINE_integer('repeats', 3, 'Timed calls (the best is kept).')
+PROCESSES = flags.DEFINE_integer('processes', 1, 'Also measure the seeds split over this many '
+                                 'pinned worker processes (as reproduce.py --processes).')
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  result = benchmark.run(CONFIG.value, SEEDS.value, EPOCHS.value, REPEATS.value)
+  result = benchmark.run(CONFIG.value, SEEDS.value, EPOCHS.value, REPEATS.value, PROCESSES.value)
   out = pathlib.Path(OUT.value)
   checkpoint.write_json(out / 'bench.json', result)
   text = benchmark.markdown(result)

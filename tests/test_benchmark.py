@@ -1,5 +1,8 @@
 """The benchmark's FLOP count and table (timings themselves are not tested)."""
+import os
+
 import jax
+import pytest
 
 from dagmm_jax import benchmark, train
 from dagmm_jax.model import build_net
@@ -20,11 +23,27 @@ def test_markdown_lists_every_measure():
                    'samples_per_s': 48.0, 'model_flops_per_s': 2e9, 'compile_s': 1.0,
                    'fraction_of_matmul': 0.2}
   text = benchmark.markdown({'device': 'cpu:0', 'dataset': 'kddcup99', 'dtype': 'float32',
-                             'matmul_flops_per_s': 1e10, 'train': [row(1), row(20)],
+                             'matmul_flops_per_s': 1e10,
+                             'train': [row(1), row(20), {**row(20), 'processes': 2}],
                              'score': {'seeds': 20, 'energies_per_s': 1e5, 'compile_s': 2.0},
                              'load_s': 1.5, 'peak_host_memory_gib': 2.0})
   assert '10.0 GFLOP/s' in text and '(20%)' in text and 'training, 20 seed(s)' in text
-  assert 'peak host memory | 2.00 GiB' in text
+  assert 'training, 20 seed(s) in 2 pinned processes: samples/s | 48 |' in text
+  assert 'peak host memory (one process, or the workers together) | 2.00 GiB' in text
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason='needs 2 cores to pin 2 workers')
+def test_parallel_throughput_sums_the_pinned_workers(data_file):
+  data_file('thyroid.mat')
+  config = load_config('thyroid')
+  t = benchmark.parallel_train_throughput(config, seeds=4, epochs=2, repeats=1, processes=2)
+  assert t['seeds'] == 4 and t['processes'] == 2 and t['steps_per_epoch'] == 1
+  assert [w['seeds'] for w in t['workers']] == [2, 2]
+  for w in t['workers']:   # 2 seeds x 1 step of the batch per epoch
+    assert w['samples_per_s'] == pytest.approx(2 * w['batch'] / w['seconds_per_epoch'])
+  assert t['samples_per_s'] == pytest.approx(sum(w['samples_per_s'] for w in t['workers']))
+  assert t['seconds_per_epoch'] == max(w['seconds_per_epoch'] for w in t['workers'])
+  assert t['model_flops_per_s'] > 0 and t['peak_host_memory_gib'] > 0.1
 
 
 def test_profile_kinds_and_table():

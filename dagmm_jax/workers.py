@@ -1,0 +1,79 @@
+"""Seed chunks trained in parallel processes, each pinned to its own CPU cores.
+
+On a CPU host one XLA program of these small networks keeps about one core busy
+(measured: 20 KDDCUP seeds take 17-21 s per epoch with one core or two), so a
+reproduction runs its seed chunks in ``processes`` worker processes at once,
+each pinned to its own share of the cores (pinned, because two unpinned JAX
+processes oversubscribe each other's thread pools and run several times
+slower). Host devices in one process (``--xla_force_host_platform_device_count``)
+are no substitute: with 2 devices on 2 cores, jaxlib's batched LAPACK kernels
+wait on the same intra-op thread pool that runs them, and a KDDCUP epoch
+deadlocks.
+
+Each worker is ``python -m dagmm_jax.workers WORKDIR CHUNK FIRST_SEED N_SEEDS CORES``:
+it pins itself to CORES (before JAX sizes its thread pools), reads the run's ``WORKDIR/config.json``, trains and scores its chunk as
+``experiment.run_chunk`` does in-process (same checkpoints, same
+``chunks/chunk_<i>.json``), so an interrupted parallel run resumes like any other.
+"""
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+from absl import logging
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def core_groups(processes: int) -> list[set[int]]:
+  """The cores this process may use, dealt into ``processes`` disjoint groups."""
+  cores = sorted(os.sched_getaffinity(0))
+  if not 1 <= processes <= len(cores):
+    raise ValueError(f'--processes={processes}: this machine lets the run use {len(cores)} '
+                     f'core(s) ({cores}); choose 1..{len(cores)}')
+  return [set(cores[i::processes]) for i in range(processes)]
+
+
+def run_chunks(workdir: pathlib.Path, chunks: list[tuple[int, list[int]]], processes: int) -> None:
+  """Trains ``[(chunk index, seeds)]`` in worker processes, at most ``processes``
+  at once, each pinned to its own core group; their log lines go to this
+  process's stderr. Raises naming the chunk (and its exit status) that failed."""
+  free, queue, running, failed = core_groups(processes), list(chunks), {}, []
+  env = {**os.environ, 'PYTHONPATH': os.pathsep.join(filter(None, [str(ROOT), os.environ.get('PYTHONPATH')]))}
+  while queue or running:
+    while queue and free and not failed:
+      (chunk, seeds), cores = queue.pop(0), free.pop(0)
+      cmd = [sys.executable, '-m', 'dagmm_jax.workers', str(workdir), str(chunk), str(seeds[0]),
+             str(len(seeds)), ','.join(map(str, sorted(cores)))]
+      proc = subprocess.Popen(cmd, env=env)
+      logging.info('chunk %d (seeds %d..%d): worker pid %d on core(s) %s', chunk, seeds[0],
+                   seeds[-1], proc.pid, sorted(cores))
+      running[proc] = (chunk, cores)
+    time.sleep(0.5)
+    for proc in [p for p in running if p.poll() is not None]:
+      chunk, cores = running.pop(proc)
+      free.append(cores)
+      if proc.returncode:
+        failed.append(f'chunk {chunk} (exit status {proc.returncode})')
+  if failed:
+    raise RuntimeError(f'worker(s) failed: {", ".join(failed)}; their errors are in the log above. '
+                       f'Finished chunks are kept: rerun the same command to resume.')
+
+
+def main(argv: list[str]) -> None:
+  """Worker entry point: ``WORKDIR CHUNK FIRST_SEED N_SEEDS CORES``."""
+  os.sched_setaffinity(0, {int(c) for c in argv[4].split(',')})
+  import json
+  import ml_collections
+  from absl import flags
+  from dagmm_jax import cli, experiment
+  workdir, chunk, first, n = pathlib.Path(argv[0]), int(argv[1]), int(argv[2]), int(argv[3])
+  flags.FLAGS.mark_as_parsed()
+  cli.setup_logging()
+  config = ml_collections.ConfigDict(json.loads((workdir / 'config.json').read_text()))
+  experiment.run_and_record_chunk(config, workdir, chunk, list(range(first, first + n)))
+
+
+if __name__ == '__main__':
+  main(sys.argv[1:])
