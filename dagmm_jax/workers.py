@@ -41,6 +41,17 @@ def run_chunks(workdir: pathlib.Path, chunks: list[tuple[int, list[int]]], proce
   process's stderr. Raises naming the chunk (and its exit status) that failed."""
   free, queue, running, failed = core_groups(processes), list(chunks), {}, []
   env = {**os.environ, 'PYTHONPATH': os.pathsep.join(filter(None, [str(ROOT), os.environ.get('PYTHONPATH')]))}
+  try:
+    _drive(workdir, queue, running, free, failed, env)
+  finally:   # interrupted (Ctrl-C) or failed: no worker outlives the run
+    for proc in running:
+      proc.terminate()
+  if failed:
+    raise RuntimeError(f'worker(s) failed: {", ".join(failed)}; their errors are in the log above. '
+                       f'Finished chunks are kept: rerun the same command to resume.')
+
+
+def _drive(workdir, queue, running, free, failed, env) -> None:
   while queue or running:
     while queue and free and not failed:
       (chunk, seeds), cores = queue.pop(0), free.pop(0)
@@ -56,9 +67,6 @@ def run_chunks(workdir: pathlib.Path, chunks: list[tuple[int, list[int]]], proce
       free.append(cores)
       if proc.returncode:
         failed.append(f'chunk {chunk} (exit status {proc.returncode})')
-  if failed:
-    raise RuntimeError(f'worker(s) failed: {", ".join(failed)}; their errors are in the log above. '
-                       f'Finished chunks are kept: rerun the same command to resume.')
 
 
 def main(argv: list[str]) -> None:
