@@ -174,11 +174,10 @@ def parallel_train_throughput(config: ml_collections.ConfigDict, seeds: int, epo
   groups = workers.core_groups(processes)
   with tempfile.TemporaryDirectory() as tmp:
     checkpoint.write_json(pathlib.Path(tmp) / 'config.json', config.to_dict())
-    procs = [subprocess.Popen(
-        [sys.executable, '-m', 'dagmm_jax.benchmark', tmp, str(i), str(processes),
-         ','.join(map(str, chunk)), str(epochs), str(repeats), ','.join(map(str, sorted(cores)))],
-        stdout=subprocess.PIPE, env={**os.environ, 'PYTHONPATH': str(workers.ROOT)})
-        for i, (chunk, cores) in enumerate(zip(chunks, groups))]
+    procs = [workers.spawn('dagmm_jax.benchmark:worker_main',
+                           [tmp, str(i), str(processes), ','.join(map(str, chunk)), str(epochs),
+                            str(repeats)], cores, stdout=subprocess.PIPE)
+             for i, (chunk, cores) in enumerate(zip(chunks, groups))]
     outs = [p.communicate()[0] for p in procs]
   if any(p.returncode for p in procs):
     raise RuntimeError(f'benchmark worker(s) failed: exit statuses {[p.returncode for p in procs]}')
@@ -191,11 +190,10 @@ def parallel_train_throughput(config: ml_collections.ConfigDict, seeds: int, epo
           'workers': parts}
 
 
-def _worker_main(argv: list[str]) -> None:
-  """``python -m dagmm_jax.benchmark DIR INDEX N SEEDS EPOCHS REPEATS CORES``: one
-  worker of ``parallel_train_throughput``; prints its result as JSON."""
-  directory, index, n, seeds, epochs, repeats, cores = argv
-  os.sched_setaffinity(0, {int(c) for c in cores.split(',')})
+def worker_main(argv: list[str]) -> None:
+  """``DIR INDEX N SEEDS EPOCHS REPEATS``: one worker of ``parallel_train_throughput``
+  (started pinned by ``workers.spawn``); prints its result as JSON."""
+  directory, index, n, seeds, epochs, repeats = argv
   config = ml_collections.ConfigDict(json.loads((pathlib.Path(directory) / 'config.json').read_text()))
   out = train_throughput(config, load_dataset(config.dataset), [int(x) for x in seeds.split(',')],
                          int(epochs), int(repeats),
@@ -265,6 +263,3 @@ def markdown(r: dict[str, Any]) -> str:
             f"{r['peak_host_memory_gib']:.2f} GiB |"]
   return '\n'.join(lines) + '\n'
 
-
-if __name__ == '__main__':
-  _worker_main(sys.argv[1:])

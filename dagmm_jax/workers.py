@@ -10,8 +10,11 @@ are no substitute: with 2 devices on 2 cores, jaxlib's batched LAPACK kernels
 wait on the same intra-op thread pool that runs them, and a KDDCUP epoch
 deadlocks.
 
-Each worker is ``python -m dagmm_jax.workers WORKDIR CHUNK FIRST_SEED N_SEEDS CORES``:
-it pins itself to CORES (before JAX sizes its thread pools), reads the run's ``WORKDIR/config.json``, trains and scores its chunk as
+Every worker process starts as ``python -m dagmm_jax.workers CORES MODULE:FUNCTION
+ARGS...``: it pins itself to CORES before anything imports JAX (JAX sizes its
+thread pools from the affinity when it starts its backend, and a pool of two
+threads on one core ran a KDDCUP benchmark 3.4x slower), then calls
+``FUNCTION(ARGS)``. A chunk worker (``chunk_main``) reads the run's ``WORKDIR/config.json``, trains and scores its chunk as
 ``experiment.run_chunk`` does in-process (same checkpoints, same
 ``chunks/chunk_<i>.json``), so an interrupted parallel run resumes like any other.
 """
@@ -40,9 +43,8 @@ def run_chunks(workdir: pathlib.Path, chunks: list[tuple[int, list[int]]], proce
   at once, each pinned to its own core group; their log lines go to this
   process's stderr. Raises naming the chunk (and its exit status) that failed."""
   free, queue, running, failed = core_groups(processes), list(chunks), {}, []
-  env = {**os.environ, 'PYTHONPATH': os.pathsep.join(filter(None, [str(ROOT), os.environ.get('PYTHONPATH')]))}
   try:
-    _drive(workdir, queue, running, free, failed, env)
+    _drive(workdir, queue, running, free, failed)
   finally:   # interrupted (Ctrl-C) or failed: no worker outlives the run
     for proc in running:
       proc.terminate()
@@ -51,13 +53,12 @@ def run_chunks(workdir: pathlib.Path, chunks: list[tuple[int, list[int]]], proce
                        f'Finished chunks are kept: rerun the same command to resume.')
 
 
-def _drive(workdir, queue, running, free, failed, env) -> None:
+def _drive(workdir, queue, running, free, failed) -> None:
   while queue or running:
     while queue and free and not failed:
       (chunk, seeds), cores = queue.pop(0), free.pop(0)
-      cmd = [sys.executable, '-m', 'dagmm_jax.workers', str(workdir), str(chunk), str(seeds[0]),
-             str(len(seeds)), ','.join(map(str, sorted(cores)))]
-      proc = subprocess.Popen(cmd, env=env)
+      proc = spawn('dagmm_jax.workers:chunk_main',
+                   [str(workdir), str(chunk), str(seeds[0]), str(len(seeds))], cores)
       logging.info('chunk %d (seeds %d..%d): worker pid %d on core(s) %s', chunk, seeds[0],
                    seeds[-1], proc.pid, sorted(cores))
       running[proc] = (chunk, cores)
@@ -69,15 +70,31 @@ def _drive(workdir, queue, running, free, failed, env) -> None:
         failed.append(f'chunk {chunk} (exit status {proc.returncode})')
 
 
+def spawn(target: str, args: list[str], cores: set[int], **popen_kwargs) -> subprocess.Popen:
+  """Starts ``target`` (``'module:function'``) with ``args`` in a new Python process
+  pinned to ``cores`` from its first line (see the module docstring)."""
+  env = {**os.environ, 'PYTHONPATH': os.pathsep.join(filter(None, [str(ROOT), os.environ.get('PYTHONPATH')]))}
+  cmd = [sys.executable, '-m', 'dagmm_jax.workers', ','.join(map(str, sorted(cores))), target, *args]
+  return subprocess.Popen(cmd, env=env, **popen_kwargs)
+
+
 def main(argv: list[str]) -> None:
-  """Worker entry point: ``WORKDIR CHUNK FIRST_SEED N_SEEDS CORES``."""
-  os.sched_setaffinity(0, {int(c) for c in argv[4].split(',')})
+  """``CORES MODULE:FUNCTION ARGS...``: pins this process, then runs ``FUNCTION(ARGS)``."""
+  os.sched_setaffinity(0, {int(c) for c in argv[0].split(',')})
+  import importlib
+  module, function = argv[1].split(':')
+  getattr(importlib.import_module(module), function)(argv[2:])
+
+
+def chunk_main(argv: list[str]) -> None:
+  """A chunk worker: ``WORKDIR CHUNK FIRST_SEED N_SEEDS``."""
   import json
   import ml_collections
   from absl import flags
   from dagmm_jax import cli, experiment
   workdir, chunk, first, n = pathlib.Path(argv[0]), int(argv[1]), int(argv[2]), int(argv[3])
   flags.FLAGS.mark_as_parsed()
+  logging.use_absl_handler()   # absl's line format, as in the parent (no app.run here)
   cli.setup_logging()
   config = ml_collections.ConfigDict(json.loads((workdir / 'config.json').read_text()))
   experiment.run_and_record_chunk(config, workdir, chunk, list(range(first, first + n)))
