@@ -183,9 +183,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
   With ``processes > 1`` the seeds are split into that many chunks (unless
   ``config.seed_chunk`` sets their size) and the chunks train in parallel worker
-  processes, each pinned to its own CPU cores (``workers.py``). Each seed's
-  result is the same as in one process, up to float rounding (programs of
-  another seed count may round differently).
+  processes, each pinned to its own CPU cores (``workers.py``). A program over
+  another seed count may round differently, and long training amplifies it
+  (KDDCUP, 200 epochs: per-seed F1 moved by a median 0.002, at most 0.072).
   """
   workdir = pathlib.Path(workdir)
   checkpoint.claim_workdir(workdir, config.to_dict())
