@@ -194,7 +194,7 @@ def worker_main(argv: list[str]) -> None:
   """``DIR INDEX N SEEDS EPOCHS REPEATS``: one worker of ``parallel_train_throughput``
   (started pinned by ``workers.spawn``); prints its result as JSON."""
   directory, index, n, seeds, epochs, repeats = argv
-  config = ml_collections.ConfigDict(json.loads((pathlib.Path(directory) / 'config.json').read_text()))
+  config = workers.read_config(directory)
   out = train_throughput(config, load_dataset(config.dataset), [int(x) for x in seeds.split(',')],
                          int(epochs), int(repeats),
                          _file_barrier(pathlib.Path(directory), int(index), int(n)))

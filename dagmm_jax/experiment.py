@@ -187,6 +187,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   another seed count may round differently, and long training amplifies it
   (KDDCUP, 200 epochs: per-seed F1 moved by a median 0.002, at most 0.072).
   """
+  workers.core_groups(processes)   # a clear error for a process count this machine cannot pin
   workdir = pathlib.Path(workdir)
   checkpoint.claim_workdir(workdir, config.to_dict())
   start = time.perf_counter()

@@ -86,18 +86,22 @@ def main(argv: list[str]) -> None:
   getattr(importlib.import_module(module), function)(argv[2:])
 
 
-def chunk_main(argv: list[str]) -> None:
-  """A chunk worker: ``WORKDIR CHUNK FIRST_SEED N_SEEDS``."""
+def read_config(directory: str | os.PathLike):
+  """The ``ml_collections.ConfigDict`` a parent wrote to ``directory/config.json``."""
   import json
   import ml_collections
+  return ml_collections.ConfigDict(json.loads((pathlib.Path(directory) / 'config.json').read_text()))
+
+
+def chunk_main(argv: list[str]) -> None:
+  """A chunk worker: ``WORKDIR CHUNK FIRST_SEED N_SEEDS``."""
   from absl import flags
   from dagmm_jax import cli, experiment
   workdir, chunk, first, n = pathlib.Path(argv[0]), int(argv[1]), int(argv[2]), int(argv[3])
   flags.FLAGS.mark_as_parsed()
   logging.use_absl_handler()   # absl's line format, as in the parent (no app.run here)
   cli.setup_logging()
-  config = ml_collections.ConfigDict(json.loads((workdir / 'config.json').read_text()))
-  experiment.run_and_record_chunk(config, workdir, chunk, list(range(first, first + n)))
+  experiment.run_and_record_chunk(read_config(workdir), workdir, chunk, list(range(first, first + n)))
 
 
 if __name__ == '__main__':

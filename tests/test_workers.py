@@ -20,6 +20,12 @@ def test_core_groups_deal_disjoint_cores_and_refuse_too_many():
     workers.core_groups(len(cores) + 1)
 
 
+def test_train_and_evaluate_refuses_a_process_count_before_touching_the_workdir(tmp_path):
+  with pytest.raises(ValueError, match='--processes=0'):
+    experiment.train_and_evaluate(load_config('thyroid'), str(tmp_path / 'run'), processes=0)
+  assert not (tmp_path / 'run').exists()
+
+
 def test_a_failed_worker_is_named_and_raises(tmp_path):
   # No config.json in the workdir: the worker exits non-zero.
   with pytest.raises(RuntimeError, match=r'chunk 3 \(exit status 1\).*rerun the same command'):
