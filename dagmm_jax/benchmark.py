@@ -112,7 +112,9 @@ def profile_steps(config: ml_collections.ConfigDict, seeds: int, epochs: int,
   data = load_dataset(config.dataset)
   state, train_data, run_epochs, batch, steps = _training_program(config, data, list(range(seeds)))
   compiled = run_epochs.lower(state, train_data, epochs).compile()   # compiled once, run twice
-  origin = dict(re.findall(r'%([\w.\-]+) = .*?op_name="([^"]+)"', compiled.as_text()))
+  hlo = compiled.as_text()
+  checkpoint.write_text(out / 'program.hlo.txt', hlo)
+  origin = dict(re.findall(r'%([\w.\-]+) = .*?op_name="([^"]+)"', hlo))
   state, m = compiled(state, train_data)
   jax.block_until_ready(m)
   trace_dir = out / 'trace'
@@ -136,7 +138,7 @@ def profile_steps(config: ml_collections.ConfigDict, seeds: int, epochs: int,
           'batch': batch, 'steps': n_steps, 'wall_ms_per_step': 1e3 * wall / n_steps,
           'kinds_ms_per_step': dict(kinds.most_common()),
           'top_ops': [{'op': name, 'ms_per_step': ms / n_steps, 'kind': op_kind(name),
-                       'from': origin.get(name, '')} for name, ms in per_op.most_common(15)]}
+                       'from': origin.get(name, '')} for name, ms in per_op.most_common(40)]}
 
 
 def profile_markdown(r: dict[str, Any]) -> str:

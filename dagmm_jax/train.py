@@ -18,7 +18,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from dagmm_jax import checkpoint, objective, regularizers
+from dagmm_jax import checkpoint, cpu, objective, regularizers
 from dagmm_jax.model import DAGMMNet, build_net
 
 
@@ -114,6 +114,7 @@ def batch_plan(n_train: np.ndarray, batch_size: int) -> tuple[int, int]:
 
 def make_epoch_fn(config: ml_collections.ConfigDict, batch: int, steps: int) -> Callable:
   """Jitted ``(state, data, n_epochs) -> (state, EpochMetrics [n_epochs, S])``, all seeds at once."""
+  cpu.unroll_threefry_on_cpu()   # same random bits, faster on CPU (cpu.py)
   net = build_net(config)
   tx = make_optimizer(config)
   reg = regularizers.get_regularizer(config.gmm.regularizer)
@@ -127,7 +128,7 @@ def make_epoch_fn(config: ml_collections.ConfigDict, batch: int, steps: int) -> 
     perm_key, dropout_key = jax.random.split(epoch_key)
     # A random order of the valid rows first, padding last.
     u = jax.random.uniform(perm_key, train_idx.shape)
-    order = jnp.argsort(jnp.where(jnp.arange(train_idx.shape[0]) < n_train, u, 2.0))
+    order = cpu.stable_argsort(jnp.where(jnp.arange(train_idx.shape[0]) < n_train, u, 2.0))
 
     def step(carry, t):
       params, opt_state, failed_epoch, failed_step = carry

@@ -5,7 +5,8 @@
 Traces ``--epochs`` epochs of the real training program (after a warm-up call)
 with ``jax.profiler`` and prints milliseconds per step by kind of op (dense dots
 and YNNPACK library fusions, LAPACK calls, other XLA kernels) and the slowest
-ops, with the HLO op they come from. Writes OUT/profile.json and OUT/profile.md.
+ops, with the HLO op they come from. Writes OUT/profile.json, OUT/profile.md and
+the compiled program (OUT/program.hlo.txt) to look the ops up in.
 """
 import pathlib
 import sys
