@@ -10,9 +10,7 @@ import json
 import os
 import pathlib
 import re
-import resource
 import subprocess
-import sys
 import tempfile
 import time
 from typing import Any
@@ -22,7 +20,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from dagmm_jax import checkpoint, experiment, train, workers
+from dagmm_jax import checkpoint, cpu, experiment, train, workers
 from dagmm_jax.data import load_dataset
 
 
@@ -52,12 +50,6 @@ def model_flops_per_sample(params: Any) -> float:
   kernels = [l for path, l in jax.tree_util.tree_leaves_with_path(params)
              if 'kernel' in jax.tree_util.keystr(path)]
   return float(sum(6 * np.prod(k.shape[-2:]) for k in kernels))
-
-
-def peak_host_memory_gib() -> float:
-  """Peak resident memory of this process (``ru_maxrss``), GiB."""
-  rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-  return rss / 2 ** 30 if sys.platform == 'darwin' else rss / 2 ** 20
 
 
 def _training_program(config: ml_collections.ConfigDict, data, seeds: list[int]):
@@ -200,7 +192,7 @@ def worker_main(argv: list[str]) -> None:
   out = train_throughput(config, load_dataset(config.dataset), [int(x) for x in seeds.split(',')],
                          int(epochs), int(repeats),
                          _file_barrier(pathlib.Path(directory), int(index), int(n)))
-  print(json.dumps({**out, 'peak_host_memory_gib': peak_host_memory_gib()}))
+  print(json.dumps({**out, 'peak_host_memory_gib': cpu.peak_host_memory_gib()}))
 
 
 def score_throughput(config: ml_collections.ConfigDict, data, seeds: list[int],
@@ -238,7 +230,7 @@ def run(config: ml_collections.ConfigDict, seeds: int, epochs: int, repeats: int
   for t in out['train']:
     t['fraction_of_matmul'] = t['model_flops_per_s'] / out['matmul_flops_per_s']
   out['score'] = score_throughput(config, data, list(range(seeds)), repeats)
-  out['peak_host_memory_gib'] = max([peak_host_memory_gib()] + [t.get('peak_host_memory_gib', 0)
+  out['peak_host_memory_gib'] = max([cpu.peak_host_memory_gib()] + [t.get('peak_host_memory_gib', 0)
                                                                   for t in out['train']])
   return out
 

@@ -1,4 +1,5 @@
-"""Faster CPU versions of two steps of the training program, bit-identical to JAX's own.
+"""CPU-host specifics: faster versions of two training steps (bit-identical to JAX's
+own) and host-memory helpers.
 
 Profiling a KDDCUP epoch on one core (``scripts/profile_step.py``) showed two
 steps that are slow on XLA:CPU for reasons unrelated to the model's arithmetic:
@@ -16,9 +17,15 @@ Both replacements return exactly what the default path returns (tested in
 ``tests/test_train.py``), so results and random streams do not change; on GPU
 and TPU nothing changes at all.
 """
+import ctypes
+import resource
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+ALIGN = 64   # bytes; XLA:CPU uses a NumPy buffer in place when it is this aligned
 
 
 def unroll_threefry_on_cpu() -> bool:
@@ -68,3 +75,40 @@ def stable_argsort(keys: jnp.ndarray) -> jnp.ndarray:
     return jnp.argsort(k, axis=-1, stable=True).astype(jnp.int32)
 
   return jax.lax.platform_dependent(keys, cpu=on_host, default=on_device)
+
+
+def aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+  """An uninitialised array whose data starts on an ``ALIGN``-byte boundary, so that
+  ``jax.device_put`` on CPU uses it in place instead of copying (``on_device``)."""
+  dtype = np.dtype(dtype)
+  n_bytes = int(np.prod(shape)) * dtype.itemsize
+  raw = np.empty(n_bytes + ALIGN, np.uint8)
+  start = -raw.ctypes.data % ALIGN
+  return raw[start:start + n_bytes].view(dtype).reshape(shape)
+
+
+def on_device(x: np.ndarray, dtype: np.dtype) -> jax.Array:
+  """``x`` as a device array of ``dtype``. On CPU an aligned array of that dtype is
+  used in place (JAX arrays are immutable; pass only arrays that nobody writes)."""
+  if x.dtype == np.dtype(dtype):
+    return jax.device_put(x)
+  return jnp.asarray(x, dtype)
+
+
+def release_free_memory() -> None:
+  """Returns freed heap pages to the OS (glibc ``malloc_trim``; a no-op elsewhere).
+
+  glibc keeps memory freed by NumPy and XLA (dataset blocks, compiler
+  temporaries) mapped; a KDDCUP worker's peak resident memory fell from
+  1.82 GB to 1.37 GB with a trim after each stage.
+  """
+  try:
+    ctypes.CDLL('libc.so.6').malloc_trim(0)
+  except (OSError, AttributeError):
+    pass
+
+
+def peak_host_memory_gib() -> float:
+  """Peak resident memory of this process (``ru_maxrss``), GiB."""
+  rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+  return rss / 2 ** 30 if sys.platform == 'darwin' else rss / 2 ** 20

@@ -19,7 +19,8 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from dagmm_jax import checkpoint, evaluate, inference, regularizers, report, sharding, train, workers
+from dagmm_jax import (checkpoint, cpu, evaluate, inference, regularizers, report, sharding, train,
+                       workers)
 from dagmm_jax.data import Dataset, load_dataset, make_split, fit_scaler
 from dagmm_jax.model import build_net
 
@@ -37,7 +38,7 @@ class EvalSet:
     self.test_labels = [data.y[sp.test_idx] for sp in splits]
     self.n_test = [len(sp.test_idx) for sp in splits]
     self.train = train.TrainData(
-        x=jnp.asarray(data.x, dtype),
+        x=cpu.on_device(data.x, dtype),   # in place on CPU: the data set's rows are not copied
         train_idx=jnp.asarray(_pad([sp.train_idx for sp in splits])),
         n_train=jnp.asarray([len(sp.train_idx) for sp in splits], jnp.int32),
         shift=jnp.asarray(np.stack([s.shift for s in scalers]), dtype),
@@ -92,6 +93,7 @@ def run_chunk(config: ml_collections.ConfigDict, data: Dataset, seeds: list[int]
   score_fn = make_score_fn(config)
   state = sharding.shard_state(train.init_state(config, seeds, data.x.shape[1]), mesh)
   untrained, _ = _score_all(config, score_fn, state.params, evalset)
+  cpu.release_free_memory()   # split and scaling temporaries, compilers' working memory
 
   mngr = checkpoint.manager(workdir / 'checkpoints' / f'chunk_{chunk}')
   restored = checkpoint.restore_latest(mngr, state)
@@ -120,6 +122,7 @@ def run_chunk(config: ml_collections.ConfigDict, data: Dataset, seeds: list[int]
     logged[0] = epoch
 
   state = train.fit(config, state, evalset.train, on_epoch=on_epoch, ckpt_mngr=mngr)
+  cpu.release_free_memory()
   trained, scored = _score_all(config, score_fn, state.params, evalset)
   state = jax.device_get(state)
 
@@ -174,7 +177,8 @@ def run_and_record_chunk(config: ml_collections.ConfigDict, workdir: pathlib.Pat
   t0 = time.perf_counter()
   runs = run_chunk(config, data if data is not None else _load(config), seeds, workdir, chunk)
   checkpoint.write_json(_chunk_path(workdir, chunk),
-                        {'seeds': seeds, 'runs': runs, 'wall_time_s': time.perf_counter() - t0})
+                        {'seeds': seeds, 'runs': runs, 'wall_time_s': time.perf_counter() - t0,
+                         'peak_host_memory_gib': cpu.peak_host_memory_gib()})
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
@@ -208,10 +212,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     data = _load(config)
     for chunk, chunk_seeds in pending:
       run_and_record_chunk(config, workdir, chunk, chunk_seeds, data)
-  runs = [r for chunk, _ in chunks for r in json.loads(_chunk_path(workdir, chunk).read_text())['runs']]
+  records = [json.loads(_chunk_path(workdir, chunk).read_text()) for chunk, _ in chunks]
+  runs = [r for rec in records for r in rec['runs']]
+  # Worker processes' peaks add up (an upper bound: their peaks need not coincide).
+  workers_gib = sum(rec.get('peak_host_memory_gib', 0.0) for rec in records) if processes > 1 else 0.0
   results = {'dataset': config.dataset, 'protocol': config.protocol,
              'config': config.to_dict(), 'seeds': seeds,
              'wall_time_s': time.perf_counter() - start + previous_wall,
+             'peak_host_memory_gib': cpu.peak_host_memory_gib() + workers_gib,
              'devices': [str(d) for d in jax.devices()], 'processes': processes,
              'runs': runs, 'summary': summarize(runs)}
   checkpoint.write_json(workdir / 'results.json', results)

@@ -31,6 +31,14 @@ def summary_rows(results: dict[str, Any]) -> list[str]:
   return rows
 
 
+def _processes_and_memory(results: dict) -> str:
+  """', 2 worker processes, peak host memory 2.71 GiB' (what results.json has of these)."""
+  out = f", {results['processes']} worker processes" if results.get('processes', 1) > 1 else ''
+  if 'peak_host_memory_gib' in results:
+    out += f", peak host memory {results['peak_host_memory_gib']:.2f} GiB"
+  return out
+
+
 def results_markdown(results: dict[str, Any]) -> str:
   """The table a researcher pastes: mean ± std over seeds beside the paper."""
   c = results['config']
@@ -41,7 +49,8 @@ def results_markdown(results: dict[str, Any]) -> str:
       f"{len(results['seeds'])} seeds ({results['seeds'][0]}..{results['seeds'][-1]}), "
       f"{c['num_epochs']} epochs, batch {c['batch_size']}, scaling `{c['scaling']}`, "
       f"regularizer `{c['gmm']['regularizer']}`, {c['dtype']}. "
-      f"Wall time {results['wall_time_s']:.0f} s on {', '.join(results['devices'])}.", '',
+      f"Wall time {results['wall_time_s']:.0f} s on {', '.join(results['devices'])}"
+      f"{_processes_and_memory(results)}.", '',
       header, *summary_rows(results), '',
       'Mean ± std over the seeds that did not fail. The untrained baseline is each '
       "seed's network at initialisation, its GMM fitted on the training set the same way.",

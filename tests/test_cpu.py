@@ -64,3 +64,20 @@ def test_training_with_cpu_paths_is_bit_identical_to_jax_default_paths(tmp_path)
   assert default.files == fast.files and len(default.files) > 10
   for name in default.files:
     np.testing.assert_array_equal(fast[name], default[name], err_msg=name)
+
+
+@pytest.mark.parametrize('shape', [(1000, 118), (7,), (3, 5, 2)])
+def test_aligned_arrays_are_used_in_place_by_the_device(shape):
+  x = cpu.aligned_empty(shape, np.float32)
+  x[...] = np.arange(x.size, dtype=np.float32).reshape(shape)
+  assert x.ctypes.data % cpu.ALIGN == 0 and x.shape == shape and x.dtype == np.float32
+  device = cpu.on_device(x, np.float32)
+  assert device.unsafe_buffer_pointer() == x.ctypes.data     # no copy
+  np.testing.assert_array_equal(device, x)
+  cast = cpu.on_device(x, jnp.bfloat16)                       # another dtype: a converted copy
+  assert cast.dtype == jnp.bfloat16 and cast.unsafe_buffer_pointer() != x.ctypes.data
+
+
+def test_release_free_memory_and_peak_memory():
+  cpu.release_free_memory()             # must not raise, on any libc
+  assert 0.01 < cpu.peak_host_memory_gib() < 64

@@ -16,6 +16,7 @@ import pytest
 import scipy.io
 
 from conftest import real_data_file
+from dagmm_jax import cpu
 from dagmm_jax.data import (
   DataError,
   Dataset,
@@ -276,6 +277,7 @@ def test_load_is_cached_read_only_and_reloads_identically(load):
   assert again is not first
   np.testing.assert_array_equal(again.x, first.x)
   np.testing.assert_array_equal(again.y, first.y)
+  assert again.x.ctypes.data % cpu.ALIGN == 0   # the training program uses it in place
 
 
 def test_thyroid(load):

@@ -21,7 +21,8 @@ def test_results_files_are_complete(tmp_path):
   results = experiment.train_and_evaluate(_config(), str(tmp_path))
   on_disk = json.loads((tmp_path / 'results.json').read_text())
   assert on_disk['dataset'] == 'thyroid' and on_disk['protocol'] == 'paper'
-  assert {'config', 'wall_time_s', 'runs', 'summary'} <= set(on_disk)
+  assert {'config', 'wall_time_s', 'peak_host_memory_gib', 'runs', 'summary'} <= set(on_disk)
+  assert 0.05 < on_disk['peak_host_memory_gib'] < 64
   assert [r['seed'] for r in on_disk['runs']] == [0, 1]
   for run in on_disk['runs']:
     assert not run['failed']

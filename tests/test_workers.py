@@ -44,9 +44,15 @@ def test_two_processes_match_one_process(tmp_path, data_file):
     for m in experiment.METRICS:
       assert a[m] == pytest.approx(b[m], abs=1e-4), (a['seed'], m)
   # Two chunks of two seeds, each trained and checkpointed by its own worker.
+  workers_gib = 0.0
   for chunk, seeds in ((0, [0, 1]), (1, [2, 3])):
-    assert json.loads((tmp_path / 'two' / 'chunks' / f'chunk_{chunk}.json').read_text())['seeds'] == seeds
+    record = json.loads((tmp_path / 'two' / 'chunks' / f'chunk_{chunk}.json').read_text())
+    assert record['seeds'] == seeds and record['peak_host_memory_gib'] > 0.05
+    workers_gib += record['peak_host_memory_gib']
     assert (tmp_path / 'two' / 'checkpoints' / f'chunk_{chunk}').is_dir()
+  # The run's peak memory adds the workers' peaks to the parent's.
+  assert two['peak_host_memory_gib'] > workers_gib
+  assert 'peak host memory' in (tmp_path / 'two' / 'results.md').read_text()
   # Both workers appended to one log; the study reads it back joined over the seed axis.
   diag_two, diag_one = (study.read_diagnostics(tmp_path / d) for d in ('two', 'one'))
   assert diag_two['min_eig'].shape == diag_one['min_eig'].shape

@@ -31,6 +31,7 @@ import scipy.io
 import tensorflow_datasets as tfds
 from etils import epath
 
+from dagmm_jax import cpu
 from dagmm_jax.data.download import DataError, resolve_file
 
 TFDS_DIR_ENV = "DAGMM_TFDS_DIR"
@@ -112,8 +113,12 @@ def read_blocks(builder: ArrayBlockBuilder) -> tuple[np.ndarray, np.ndarray]:
       f"{builder.data_dir}: prepared blocks do not tile the rows (offsets {offsets}); "
       "delete this directory to prepare it again"
     )
-  x = np.concatenate([b["x"] for b in blocks]).astype(np.float32, copy=False)
+  # Aligned, so that the training program uses x in place (cpu.on_device).
+  x = cpu.aligned_empty((int(starts[-1]), blocks[0]["x"].shape[1]), np.float32)
+  np.concatenate([b["x"] for b in blocks], out=x)
   y = np.concatenate([b["y"] for b in blocks]).astype(np.int8, copy=False)
+  del blocks, source
+  cpu.release_free_memory()
   return x, y
 
 
