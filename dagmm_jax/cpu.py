@@ -10,11 +10,11 @@ steps that are slow on XLA:CPU for reasons unrelated to the model's arithmetic:
   lowering, which JAX uses on every other platform, computes the same bits in
   one fused kernel: 7.6x faster for a step's 20-seed dropout masks.
 - The stable ``argsort`` that shuffles each seed's rows once per epoch: XLA:CPU's
-  comparator sort takes 0.72 s for 10 seeds' KDDCUP rows; NumPy, sorting keys
-  packed with their index, takes 0.04 s.
+  comparator sort takes 0.7-0.8 s for 10 seeds' KDDCUP rows; NumPy, sorting
+  keys packed with their index, takes 0.05 s.
 
 Both replacements return exactly what the default path returns (tested in
-``tests/test_train.py``), so results and random streams do not change; on GPU
+``tests/test_cpu.py``), so results and random streams do not change; on GPU
 and TPU nothing changes at all.
 """
 import ctypes
