@@ -172,7 +172,12 @@ def parallel_train_throughput(config: ml_collections.ConfigDict, seeds: int, epo
                            [tmp, str(i), str(processes), ','.join(map(str, chunk)), str(epochs),
                             str(repeats)], cores, stdout=subprocess.PIPE)
              for i, (chunk, cores) in enumerate(zip(chunks, groups))]
-    outs = [p.communicate()[0] for p in procs]
+    try:
+      outs = [p.communicate()[0] for p in procs]
+    finally:   # interrupted (Ctrl-C): no worker outlives the benchmark
+      for p in procs:
+        if p.poll() is None:
+          p.terminate()
   if any(p.returncode for p in procs):
     raise RuntimeError(f'benchmark worker(s) failed: exit statuses {[p.returncode for p in procs]}')
   parts = [json.loads(o.decode().strip().splitlines()[-1]) for o in outs]
