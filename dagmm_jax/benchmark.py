@@ -88,6 +88,75 @@ LAPACK_OPS = ('triangular_solve', 'cholesky', 'eigh', 'lapack', 'custom-call')
 HLO_NAME = re.compile(r'^[a-z][\w\-]*(\.\d+)?$')   # trace events of XLA ops (not runtime/Python)
 
 
+def write_report(out: pathlib.Path, stem: str, result: dict[str, Any], text: str) -> None:
+  """Writes ``out/<stem>.json`` (the figures) and ``out/<stem>.md`` (``text``), and prints ``text``."""
+  checkpoint.write_json(pathlib.Path(out) / f'{stem}.json', result)
+  checkpoint.write_text(pathlib.Path(out) / f'{stem}.md', text)
+  print(text)
+
+
+def _timed_program(fn, arg, repeats: int) -> tuple[float, float, Any]:
+  """``(compile + first call s, best call s, output)`` of a fresh ``jit(fn)``."""
+  jitted = jax.jit(fn)
+  start = time.perf_counter()
+  out = jax.block_until_ready(jitted(arg))
+  return time.perf_counter() - start, _best_seconds(lambda: jitted(arg), repeats), out
+
+
+def cpu_paths(seeds: int = 10, rows: int = 198_372, steps: int = 193, repeats: int = 3,
+              batch: int = 1024, units: int = 10) -> dict[str, Any]:
+  """JAX's default CPU paths against ``cpu.py``'s, in one process, with a check that
+  each pair computes the same bits: an epoch's dropout masks (``steps`` x ``seeds`` x
+  ``batch`` x ``units``, rolled vs unrolled Threefry) and the epoch shuffle's stable
+  argsort of ``seeds`` x ``rows`` keys (XLA sort vs ``cpu.stable_argsort``)."""
+  keys = jax.vmap(jax.random.PRNGKey)(jnp.arange(seeds))
+
+  def masks(k):   # a new function object per call, so that each is traced afresh
+    def step(count, t):
+      m = jax.vmap(lambda s: jax.random.bernoulli(jax.random.fold_in(s, t), 0.5, (batch, units)))(k)
+      return count + jnp.sum(m), m[:, 0, 0]
+    return jax.lax.scan(step, jnp.zeros((), jnp.int32), jnp.arange(steps))
+
+  out = {'seeds': seeds, 'rows': rows, 'steps': steps, 'batch': batch, 'units': units}
+  for name, unrolled in (('rolled', False), ('unrolled', True)):
+    if not cpu.unroll_threefry_on_cpu(unrolled):
+      raise RuntimeError('this JAX version has no Threefry lowering rules to choose between')
+    compile_s, run_s, result = _timed_program(lambda k: masks(k), keys, repeats)
+    out[f'masks_{name}'] = {'compile_s': compile_s, 'epoch_s': run_s}
+    out.setdefault('_masks', []).append(jax.device_get(result))
+  a, b = out.pop('_masks')
+  out['masks_identical'] = all(np.array_equal(x, y) for x, y in zip(a, b))
+
+  u = jax.vmap(lambda k: jax.random.uniform(k, (rows,)))(keys)
+  u = u.at[:, rows - rows // 100:].set(2.0)       # padding sorts last, as in training
+  xla = lambda v: jnp.argsort(v, axis=-1, stable=True).astype(jnp.int32)
+  sorts = {}
+  for name, fn in (('xla', xla), ('numpy', jax.vmap(cpu.stable_argsort))):
+    compile_s, run_s, result = _timed_program(fn, u, repeats)
+    out[f'sort_{name}'] = {'compile_s': compile_s, 'epoch_s': run_s}
+    sorts[name] = np.asarray(result)
+  out['sort_identical'] = bool(np.array_equal(sorts['xla'], sorts['numpy']))
+  return out
+
+
+def cpu_paths_markdown(r: dict[str, Any]) -> str:
+  """``cpu_paths`` as a markdown table."""
+  ratio = lambda k: r[f'{k}_' + ('rolled' if k == 'masks' else 'xla')]['epoch_s'] / r[
+      f'{k}_' + ('unrolled' if k == 'masks' else 'numpy')]['epoch_s']
+  row = lambda label, d: f"| {label} | {d['epoch_s'] * 1e3:.1f} ms | {d['compile_s']:.2f} s |"
+  return '\n'.join([
+      f"JAX's default CPU paths vs `cpu.py` on `{jax.devices()[0]}`, one process, best of "
+      'the timed calls.', '',
+      '| path | per epoch | compile + first call |', '|---|---|---|',
+      row(f"dropout masks, rolled Threefry (JAX's CPU rule): {r['steps']} steps x {r['seeds']} "
+          f"seeds x {r['batch']} x {r['units']}", r['masks_rolled']),
+      row('dropout masks, unrolled Threefry (`cpu.unroll_threefry_on_cpu`)', r['masks_unrolled']),
+      row(f"shuffle: stable argsort of {r['seeds']} x {r['rows']:,} keys, XLA sort", r['sort_xla']),
+      row('shuffle: `cpu.stable_argsort` (NumPy, packed keys)', r['sort_numpy']), '',
+      f"Masks {ratio('masks'):.1f}x faster, bit-identical: {r['masks_identical']}. "
+      f"Sort {ratio('sort'):.1f}x faster, identical order: {r['sort_identical']}.", ''])
+
+
 def op_kind(name: str) -> str:
   """The kind of an XLA CPU op, from its HLO name."""
   if name.startswith(('ynn_fusion', 'xnn_fusion', 'dot')):

@@ -8,10 +8,10 @@ steps that are slow on XLA:CPU for reasons unrelated to the model's arithmetic:
   Threefry hash on CPU as a rolled 5-iteration ``while`` loop (to save compile
   time), so every round is a separate kernel over the whole array. The unrolled
   lowering, which JAX uses on every other platform, computes the same bits in
-  one fused kernel: 7.6x faster for a step's 20-seed dropout masks.
+  one fused kernel: 6.2x faster for an epoch's 10-seed KDDCUP dropout masks.
 - The stable ``argsort`` that shuffles each seed's rows once per epoch: XLA:CPU's
-  comparator sort takes 0.7-0.8 s for 10 seeds' KDDCUP rows; NumPy, sorting
-  keys packed with their index, takes 0.05 s.
+  comparator sort takes 0.63 s for 10 seeds' KDDCUP rows; NumPy, sorting keys
+  packed with their index, takes 0.034 s (``scripts/bench_cpu_paths.py``).
 
 Both replacements return exactly what the default path returns (tested in
 ``tests/test_cpu.py``), so results and random streams do not change; on GPU
@@ -28,15 +28,18 @@ import numpy as np
 ALIGN = 64   # bytes; XLA:CPU uses a NumPy buffer in place when it is this aligned
 
 
-def unroll_threefry_on_cpu() -> bool:
+def unroll_threefry_on_cpu(unrolled: bool = True) -> bool:
   """Lowers ``threefry2x32`` on CPU with JAX's unrolled (non-CPU) rule; same bits.
+  ``unrolled=False`` restores JAX's own rolled CPU rule (for benchmarks); programs
+  traced afterwards use the registered rule.
 
   Uses a private JAX module; returns False (and changes nothing) where it moved.
   """
   try:
     from jax._src.interpreters import mlir
     from jax._src.random import threefry2x32
-    rule = threefry2x32._threefry2x32_lowering_rule
+    rule = (threefry2x32._threefry2x32_lowering_rule if unrolled
+            else threefry2x32._threefry2x32_cpu_lowering_rule)
     primitive = threefry2x32.threefry2x32_p
   except (ImportError, AttributeError):
     return False
@@ -99,8 +102,8 @@ def release_free_memory() -> None:
   """Returns freed heap pages to the OS (glibc ``malloc_trim``; a no-op elsewhere).
 
   glibc keeps memory freed by NumPy and XLA (dataset blocks, compiler
-  temporaries) mapped; a KDDCUP worker's peak resident memory fell from
-  1.82 GB to 1.37 GB with a trim after each stage.
+  temporaries) mapped; in one measurement of a 10-seed KDDCUP worker's stages
+  its peak resident memory fell from 1.82 GB to 1.37 GB with a trim after each.
   """
   try:
     ctypes.CDLL('libc.so.6').malloc_trim(0)

@@ -12,7 +12,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-from dagmm_jax import benchmark, checkpoint  # noqa: E402
+from dagmm_jax import benchmark  # noqa: E402
 
 CONFIG = config_flags.DEFINE_config_file('config', 'experiments/kdd.py', 'Experiment config.')
 OUT = flags.DEFINE_string('out', 'runs/bench', 'Output directory.')
@@ -27,11 +27,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   result = benchmark.run(CONFIG.value, SEEDS.value, EPOCHS.value, REPEATS.value, PROCESSES.value)
-  out = pathlib.Path(OUT.value)
-  checkpoint.write_json(out / 'bench.json', result)
-  text = benchmark.markdown(result)
-  checkpoint.write_text(out / 'bench.md', text)
-  print(text)
+  benchmark.write_report(pathlib.Path(OUT.value), 'bench', result, benchmark.markdown(result))
 
 
 if __name__ == '__main__':

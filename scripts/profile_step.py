@@ -15,7 +15,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-from dagmm_jax import benchmark, checkpoint  # noqa: E402
+from dagmm_jax import benchmark  # noqa: E402
 
 CONFIG = config_flags.DEFINE_config_file('config', 'experiments/kdd.py', 'Experiment config.')
 OUT = flags.DEFINE_string('out', 'runs/profile', 'Output directory (trace and summary).')
@@ -26,11 +26,9 @@ EPOCHS = flags.DEFINE_integer('epochs', 1, 'Epochs traced.')
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  result = benchmark.profile_steps(CONFIG.value, SEEDS.value, EPOCHS.value, pathlib.Path(OUT.value))
-  text = benchmark.profile_markdown(result)
-  checkpoint.write_json(pathlib.Path(OUT.value) / 'profile.json', result)
-  checkpoint.write_text(pathlib.Path(OUT.value) / 'profile.md', text)
-  print(text)
+  out = pathlib.Path(OUT.value)
+  result = benchmark.profile_steps(CONFIG.value, SEEDS.value, EPOCHS.value, out)
+  benchmark.write_report(out, 'profile', result, benchmark.profile_markdown(result))
 
 
 if __name__ == '__main__':

@@ -57,3 +57,11 @@ def test_profile_kinds_and_table():
       'wall_ms_per_step': 80.0, 'kinds_ms_per_step': {'dots': 30.0, 'other': 10.0},
       'top_ops': [{'op': 'dot.1', 'ms_per_step': 3.0, 'kind': 'dots', 'from': 'a/while/body/enc/dot'}]})
   assert '| dots | 30.00 | 75% |' in text and '| `dot.1` | 3.00 | enc/dot |' in text
+
+
+def test_cpu_paths_compares_both_lowerings_and_both_sorts():
+  r = benchmark.cpu_paths(seeds=2, rows=5000, steps=3, repeats=1, batch=64)
+  assert r['masks_identical'] and r['sort_identical']
+  for key in ('masks_rolled', 'masks_unrolled', 'sort_xla', 'sort_numpy'):
+    assert r[key]['epoch_s'] > 0 and r[key]['compile_s'] > 0
+  assert 'Sort' in benchmark.cpu_paths_markdown(r)
