@@ -70,14 +70,14 @@ def stable_argsort(keys: jnp.ndarray) -> jnp.ndarray:
   On CPU the device buffer is host memory, so the callback copies nothing across
   a bus; on other platforms XLA's sort runs on the device.
   """
-  def on_host(k):
+  def numpy_sort(k):
     shape = jax.ShapeDtypeStruct(k.shape, jnp.int32)
     return jax.pure_callback(_numpy_argsort, shape, k, vmap_method='expand_dims')
 
-  def on_device(k):
+  def xla_sort(k):
     return jnp.argsort(k, axis=-1, stable=True).astype(jnp.int32)
 
-  return jax.lax.platform_dependent(keys, cpu=on_host, default=on_device)
+  return jax.lax.platform_dependent(keys, cpu=numpy_sort, default=xla_sort)
 
 
 def aligned_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:

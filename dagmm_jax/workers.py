@@ -14,9 +14,10 @@ Every worker process starts as ``python -m dagmm_jax.workers CORES MODULE:FUNCTI
 ARGS...``: it pins itself to CORES before anything imports JAX (JAX sizes its
 thread pools from the affinity when it starts its backend, and a pool of two
 threads on one core ran a KDDCUP benchmark 3.4x slower), then calls
-``FUNCTION(ARGS)``. A chunk worker (``chunk_main``) reads the run's ``WORKDIR/config.json``, trains and scores its chunk as
-``experiment.run_chunk`` does in-process (same checkpoints, same
-``chunks/chunk_<i>.json``), so an interrupted parallel run resumes like any other.
+``FUNCTION(ARGS)``. A chunk worker (``chunk_main``) reads the run's
+``WORKDIR/config.json``, trains and scores its chunk as ``experiment.run_chunk``
+does in-process (same checkpoints, same ``chunks/chunk_<i>.json``), so an
+interrupted parallel run resumes like any other.
 """
 import os
 import pathlib
