@@ -157,7 +157,6 @@ class DAGMM:
     net = build_net(config)
     reg = regularizers.get_regularizer(config.gmm.regularizer)
     shift, scale = jnp.asarray(self.shift_), jnp.asarray(self.scale_)
-    batch, steps = train.batch_plan(np.asarray([n]), config.batch_size)
     val_every = int(config.get('val_every', 1)) if x_val is not None else 0
     eval_fn = make_eval_fn(net, reg) if val_every else None
     xv = None if x_val is None else jnp.asarray(x_val)
@@ -177,7 +176,7 @@ class DAGMM:
 
     def on_epoch(epoch, m, seconds, st):
       row = {'epoch': epoch, 'seconds_per_epoch': seconds,
-             'images_per_second' if x.ndim == 4 else 'rows_per_second': batch * steps / seconds,
+             'images_per_second' if x.ndim == 4 else 'rows_per_second': n / seconds,
              'loss': float(m.loss[0]), 'reconstruction': float(m.reconstruction[0]),
              'energy': float(m.energy[0]), 'penalty': float(m.penalty[0]),
              'n_nonfinite': int(m.n_nonfinite[0]), 'min_eig': float(np.min(m.min_eig[0]))}

@@ -77,7 +77,7 @@ def train_throughput(config: ml_collections.ConfigDict, data, seeds: list[int],
     return metrics
 
   seconds = _best_seconds(call, repeats)
-  samples = len(seeds) * epochs * steps * batch
+  samples = epochs * int(np.sum(np.asarray(train_data.n_train)))   # full passes
   flops = model_flops_per_sample(jax.tree_util.tree_map(lambda a: a[0], holder[0].params)) * samples
   return {'seeds': len(seeds), 'processes': 1, 'steps_per_epoch': steps, 'batch': batch,
           'seconds_per_epoch': seconds / epochs, 'samples_per_s': samples / seconds,

@@ -33,7 +33,8 @@ class EvalSet:
   def __init__(self, config: ml_collections.ConfigDict, data: Dataset, seeds: list[int],
                mesh: jax.sharding.Mesh | None = None):
     splits = [make_split(data.y, config.protocol, s, config.max_anomalies or None) for s in seeds]
-    scalers = [fit_scaler(data.x[sp.train_idx], config.scaling) for sp in splits]
+    scalers = [fit_scaler(data.x[sp.train_idx], config.scaling, config.get('constant_columns', 'shift'))
+               for sp in splits]
     dtype = jnp.dtype(config.dtype)
     self.test_labels = [data.y[sp.test_idx] for sp in splits]
     self.n_test = [len(sp.test_idx) for sp in splits]
@@ -162,7 +163,7 @@ def _chunk_path(workdir: pathlib.Path, chunk: int) -> pathlib.Path:
 
 def _load(config: ml_collections.ConfigDict) -> Dataset:
   start = time.perf_counter()
-  data = load_dataset(config.dataset)
+  data = load_dataset(config.dataset, config.get('kdd_symbolic', 'strings'))
   logging.info('loaded %s: %d rows x %d features, %d anomalies (%.1f s)', config.dataset,
                *data.x.shape, int(data.y.sum()), time.perf_counter() - start)
   return data

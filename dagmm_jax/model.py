@@ -45,13 +45,14 @@ def build_net(config: ml_collections.ConfigDict) -> DAGMMNet:
   """Builds the network described by ``config.model`` (``kind`` 'dense', the default, or 'conv')."""
   m = config.model
   kind = m.get('kind', 'dense')
+  init = m.get('kernel_init', 'lecun_normal')
   if kind == 'conv':
     compression = nets.ConvAutoencoder(tuple(m.filters), m.encoded_dims, m.latent_dims,
                                        m.activation)
   elif kind == 'dense':
-    compression = nets.DenseAutoencoder(tuple(m.hidden), m.latent_dims, m.activation)
+    compression = nets.DenseAutoencoder(tuple(m.hidden), m.latent_dims, m.activation, init)
   else:
     raise ValueError(f"unknown config.model.kind {kind!r}; known: 'dense', 'conv'")
   estimation = nets.EstimationNet(tuple(m.estimation_hidden), m.n_mixtures,
-                                  m.dropout_rate, m.activation)
+                                  m.dropout_rate, m.activation, init)
   return DAGMMNet(compression, estimation)

@@ -10,6 +10,21 @@ ACTIVATIONS: dict[str, Callable[[jnp.ndarray], jnp.ndarray]] = {
 }
 
 
+# Kernel initialisers by name. Flax's default is 'lecun_normal'; TensorFlow's (the
+# framework of the paper's code) is 'glorot_uniform'. Biases start at zero in both.
+INITIALIZERS: dict[str, Callable] = {
+    'lecun_normal': nn.initializers.lecun_normal(),
+    'glorot_uniform': nn.initializers.glorot_uniform(),
+}
+
+
+def get_initializer(name: str) -> Callable:
+  """Looks up a kernel initialiser by name."""
+  if name not in INITIALIZERS:
+    raise ValueError(f'unknown kernel_init {name!r}; known: {sorted(INITIALIZERS)}')
+  return INITIALIZERS[name]
+
+
 def get_activation(name: str) -> Callable[[jnp.ndarray], jnp.ndarray]:
   """Looks up an activation by name."""
   if name not in ACTIVATIONS:
@@ -21,12 +36,14 @@ class MLP(nn.Module):
   """Dense layers with ``activation`` between them and a linear last layer."""
   features: Sequence[int]
   activation: str = 'tanh'
+  kernel_init: str = 'lecun_normal'
 
   @nn.compact
   def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
     act = get_activation(self.activation)
+    init = get_initializer(self.kernel_init)
     for i, width in enumerate(self.features):
-      x = nn.Dense(width, name=f'dense_{i}')(x)
+      x = nn.Dense(width, kernel_init=init, name=f'dense_{i}')(x)
       if i < len(self.features) - 1:
         x = act(x)
     return x
@@ -37,12 +54,14 @@ class DenseAutoencoder(nn.Module):
   hidden: Sequence[int]
   latent_dims: int
   activation: str = 'tanh'
+  kernel_init: str = 'lecun_normal'
 
   @nn.compact
   def __call__(self, x: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
     """Returns ``(z_c, x_hat)``."""
-    z_c = MLP((*self.hidden, self.latent_dims), self.activation, name='encoder')(x)
-    x_hat = MLP((*reversed(self.hidden), x.shape[-1]), self.activation, name='decoder')(z_c)
+    z_c = MLP((*self.hidden, self.latent_dims), self.activation, self.kernel_init, name='encoder')(x)
+    x_hat = MLP((*reversed(self.hidden), x.shape[-1]), self.activation, self.kernel_init,
+                name='decoder')(z_c)
     return z_c, x_hat
 
 
@@ -52,14 +71,16 @@ class EstimationNet(nn.Module):
   n_mixtures: int
   dropout_rate: float = 0.5
   activation: str = 'tanh'
+  kernel_init: str = 'lecun_normal'
 
   @nn.compact
   def __call__(self, z: jnp.ndarray, train: bool) -> jnp.ndarray:
     act = get_activation(self.activation)
+    init = get_initializer(self.kernel_init)
     for i, width in enumerate(self.hidden):
-      z = act(nn.Dense(width, name=f'dense_{i}')(z))
+      z = act(nn.Dense(width, kernel_init=init, name=f'dense_{i}')(z))
     z = nn.Dropout(self.dropout_rate, deterministic=not train)(z)
-    return nn.softmax(nn.Dense(self.n_mixtures, name='logits')(z), axis=-1)
+    return nn.softmax(nn.Dense(self.n_mixtures, kernel_init=init, name='logits')(z), axis=-1)
 
 
 class ConvAutoencoder(nn.Module):

@@ -52,15 +52,17 @@ class EpochMetrics(NamedTuple):
   min_eig: jnp.ndarray         # [S, K] smallest over steps
   cond: jnp.ndarray            # [S, K] largest over steps
   phi: jnp.ndarray             # [S, K] mean over steps
+  steps: jnp.ndarray           # steps taken (a full pass; 0 once the seed has failed)
 
 
 def combine_epochs(m: EpochMetrics) -> EpochMetrics:
   """One record for metrics stacked over epochs ``[n, S, ...]``: means of the loss
-  terms and weights, sums of the counts, the smallest ``min_eig``, the largest ``cond``."""
+  terms and weights, sums of the counts and steps, the smallest ``min_eig``, the
+  largest ``cond``."""
   mean = lambda a: np.mean(a, axis=0)
   return EpochMetrics(mean(m.loss), mean(m.reconstruction), mean(m.energy), mean(m.penalty),
                       np.sum(m.n_nonfinite, 0), np.sum(m.cholesky_failures, 0),
-                      np.min(m.min_eig, 0), np.max(m.cond, 0), mean(m.phi))
+                      np.min(m.min_eig, 0), np.max(m.cond, 0), mean(m.phi), np.sum(m.steps, 0))
 
 
 def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
@@ -105,11 +107,41 @@ def _select(pred: jnp.ndarray, new: Any, old: Any) -> Any:
 
 
 def batch_plan(n_train: np.ndarray, batch_size: int) -> tuple[int, int]:
-  """``(batch, steps)``: full batches only (the last partial batch is dropped,
-  so no step ever fits a mixture on a handful of rows); the batch shrinks to the
-  smallest training set when that is smaller than ``batch_size``."""
-  batch = int(min(batch_size, int(np.min(n_train))))
-  return batch, int(np.max(n_train)) // batch
+  """``(batch, steps)``: the static batch width and the steps of an epoch of the
+  largest seed. Every epoch is a full pass (``step_bounds``); the width shrinks
+  to the largest training set when that is smaller than ``batch_size``."""
+  n_max = int(np.max(n_train))
+  batch = int(min(batch_size, n_max))
+  return batch, -(-n_max // batch)
+
+
+def step_bounds(n: jnp.ndarray, batch: int, t: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+  """``(start, end)`` of step ``t`` in a seed's shuffled order of its ``n`` rows.
+
+  An epoch visits every row exactly once in ``ceil(n / batch)`` steps: full
+  batches, then the remainder as a last, partial batch (as the paper's
+  TensorFlow code and its reimplementations do). So that no step fits a mixture
+  on a handful of rows, a remainder of fewer than ``batch / 2`` rows is joined
+  with the batch before it and the two are split evenly: every step then has at
+  least ``batch / 2`` rows (or all ``n`` when ``n <= batch``). Steps ``t >=
+  ceil(n / batch)`` are empty (``start == end == n``).
+  """
+  steps = (n + batch - 1) // batch
+  last = n - (steps - 1) * batch                       # rows left for the last step, 1..batch
+  balance = (steps >= 2) & (2 * last < batch)
+  last_start = jnp.where(balance, (steps - 2) * batch + (batch + last + 1) // 2, (steps - 1) * batch)
+  bound = lambda j: jnp.where(j >= steps, n, jnp.where(j == steps - 1, last_start, j * batch))
+  return bound(t), bound(t + 1)
+
+
+def step_rows(train_idx: jnp.ndarray, order: jnp.ndarray, n: jnp.ndarray, batch: int,
+              t: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+  """``(rows [batch], weights [batch] bool)`` of step ``t``: the training rows
+  ``train_idx[order[start:end]]`` (``step_bounds``), padded to the static width
+  ``batch``; ``weights`` marks the real ones (all False on an empty step)."""
+  start, end = step_bounds(n, batch, t)
+  padded = jnp.concatenate([order, jnp.zeros((batch,), order.dtype)])   # slices start exactly
+  return train_idx[jax.lax.dynamic_slice(padded, (start,), (batch,))], jnp.arange(batch) < end - start
 
 
 def make_epoch_fn(config: ml_collections.ConfigDict, batch: int, steps: int) -> Callable:
@@ -120,7 +152,8 @@ def make_epoch_fn(config: ml_collections.ConfigDict, batch: int, steps: int) -> 
   reg = regularizers.get_regularizer(config.gmm.regularizer)
   loss_fn = functools.partial(objective.dagmm_loss, net=net, regularizer=reg,
                               lambda_energy=config.lambda_energy, lambda_cov=config.lambda_cov)
-  grad_fn = jax.value_and_grad(lambda p, x, k: loss_fn(p, x=x, dropout_key=k), has_aux=True)
+  grad_fn = jax.value_and_grad(lambda p, x, k, w: loss_fn(p, x=x, dropout_key=k, weights=w),
+                               has_aux=True)
 
   def seed_epoch(params, opt_state, key, failed_epoch, failed_step,
                  train_idx, n_train, shift, scale, x, epoch):
@@ -132,13 +165,14 @@ def make_epoch_fn(config: ml_collections.ConfigDict, batch: int, steps: int) -> 
 
     def step(carry, t):
       params, opt_state, failed_epoch, failed_step = carry
-      rows = train_idx[jax.lax.dynamic_slice(order, (t * batch,), (batch,))]
+      rows, weights = step_rows(train_idx, order, n_train, batch, t)
+      weights = weights.astype(x.dtype)
       xb = ((x[rows] - shift) / scale).astype(x.dtype)
-      (loss, terms), grads = grad_fn(params, xb, jax.random.fold_in(dropout_key, t))
+      (loss, terms), grads = grad_fn(params, xb, jax.random.fold_in(dropout_key, t), weights)
       updates, new_opt_state = tx.update(grads, opt_state, params)
       new_params = optax.apply_updates(params, updates)
       finite = jnp.isfinite(loss) & _tree_all_finite(grads)
-      active = ((t + 1) * batch <= n_train) & (failed_step < 0)
+      active = (weights[0] > 0) & (failed_step < 0)
       apply = active & finite
       newly_failed = active & ~finite
       carry = (_select(apply, new_params, params), _select(apply, new_opt_state, opt_state),
@@ -155,7 +189,7 @@ def make_epoch_fn(config: ml_collections.ConfigDict, batch: int, steps: int) -> 
         mean(loss), mean(terms.reconstruction), mean(terms.energy), mean(terms.penalty),
         jnp.sum(on(terms.n_nonfinite, 0), axis=0), jnp.sum(on(terms.cholesky_failures, 0), axis=0),
         jnp.min(on(terms.min_eig, jnp.inf), axis=0), jnp.max(on(terms.cond, -jnp.inf), axis=0),
-        mean(terms.phi))
+        mean(terms.phi), jnp.sum(active.astype(jnp.int32)))
     return carry, metrics
 
   vmapped = jax.vmap(seed_epoch, in_axes=(0, 0, 0, 0, 0, 0, 0, 0, 0, None, None))

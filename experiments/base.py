@@ -14,6 +14,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.protocol = 'paper'        # 'paper' (50/50 split of all rows) or 'goad'
   config.max_anomalies = 0         # > 0: draw this many anomaly rows per seed
   config.scaling = 'minmax'        # 'none' | 'minmax' | 'zscore'; training rows only
+  config.constant_columns = 'shift'  # columns constant over the training rows: 'shift' | 'zero'
+  config.kdd_symbolic = 'strings'  # KDDCUP one-hot: 'strings' (118 dims) | 'all' (121 dims)
   config.rho = 0.2                 # paper protocol: flag the top rho test energies
   # Seeds: seed, seed + 1, ..., trained together in one vmap-ed program.
   config.seed = 0
@@ -24,6 +26,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.hidden = (60, 30, 10)
   config.model.latent_dims = 1
   config.model.activation = 'tanh'
+  config.model.kernel_init = 'lecun_normal'   # Flax's default; 'glorot_uniform' is TensorFlow's
   config.model.estimation_hidden = (10,)
   config.model.n_mixtures = 4
   config.model.dropout_rate = 0.5  # keep-prob 0.5

@@ -259,6 +259,24 @@ def test_kddcup99(load, data_file):
   np.testing.assert_array_equal(data.y, is_normal)
 
 
+def test_kdd_all_symbolic_columns_one_hot(load):
+  """'all': land, logged_in, is_guest_login become [1 - v, v] blocks in place
+  (is_host_login is always 0 in the 10% file and stays one column): 121 dims."""
+  data, full = load("kddcup99"), load_dataset("kddcup99", "all")
+  assert full.x.shape == (KDD_ROWS, 121) and full.x.dtype == np.float32
+  np.testing.assert_array_equal(full.y, data.y)
+  np.testing.assert_array_equal(full.x[:, :83], data.x[:, :83])      # up to 'land'
+  for j in (83, 89, 100):                            # land, logged_in, is_guest_login blocks
+    np.testing.assert_array_equal(full.x[:, j:j + 2].sum(axis=1), 1.0)
+  np.testing.assert_array_equal(full.x[:, 84], data.x[:, 83])
+  np.testing.assert_array_equal(full.x[:, -20:], data.x[:, -20:])     # the columns after them
+  assert load_dataset("kddcup99_rev", "all").x.shape == (KDD_ROWS, 121)
+  with pytest.raises(ValueError, match="KDDCUP"):
+    load_dataset("thyroid", "all")
+  with pytest.raises(ValueError, match="'strings'"):
+    load_dataset("kddcup99", "some")
+
+
 def test_kddcup99_rev_reverses_labels_and_shares_x(load):
   data, rev = load("kddcup99"), load("kddcup99_rev")
   assert rev.name == "kddcup99_rev" and rev.y.dtype == np.int8
@@ -421,6 +439,18 @@ def test_constant_columns_scale_to_finite(load, method):
   np.testing.assert_array_equal(scaler.scale[constant], 1.0)
   scaled = scaler.apply(data.x)
   assert scaled.dtype == np.float32 and np.isfinite(scaled).all()
+
+
+def test_constant_columns_zero_policy():
+  """'zero': a column constant over the training rows is 0 in every row, test rows too."""
+  x = np.array([[1.0, 5.0], [3.0, 5.0]], dtype=np.float32)
+  for method in ("minmax", "zscore"):
+    scaler = fit_scaler(x, method, constant_columns="zero")
+    out = scaler.apply(np.array([[2.0, 5.0], [2.0, 900.0], [2.0, -7.0]], np.float32))
+    np.testing.assert_array_equal(np.abs(out[:, 1]), 0.0)
+    assert fit_scaler(x, method).apply(np.array([[2.0, 900.0]], np.float32))[0, 1] == 895.0
+  with pytest.raises(ValueError, match="'shift'"):
+    fit_scaler(x, "minmax", constant_columns="drop")
 
 
 def test_zscore_and_none_values():

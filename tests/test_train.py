@@ -2,6 +2,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from dagmm_jax import checkpoint, objective, regularizers, train
 from dagmm_jax.model import build_net
@@ -91,9 +92,45 @@ def test_nan_seed_is_marked_and_does_not_poison_others():
     np.testing.assert_allclose(np.asarray(a)[[0, 2]], np.asarray(b), rtol=1e-5, atol=1e-6)
 
 
-def test_batch_plan_drops_partial_batches_and_shrinks_to_small_sets():
-  assert train.batch_plan(np.array([1000, 1050]), 100) == (100, 10)
-  assert train.batch_plan(np.array([60, 70]), 128) == (60, 1)
+def test_batch_plan_covers_the_largest_set_and_shrinks_to_small_sets():
+  assert train.batch_plan(np.array([1000, 1050]), 100) == (100, 11)
+  assert train.batch_plan(np.array([60, 70]), 128) == (70, 1)
+  assert train.batch_plan(np.array([1840]), 1024) == (1024, 2)
+
+
+def _epoch_rows(n: int, batch: int, n_pad: int, steps: int, seed: int = 0):
+  """Rows and weights of every step of one epoch, as the training step takes them."""
+  train_idx = jnp.asarray(np.r_[np.arange(100, 100 + n), np.zeros(n_pad - n, int)], jnp.int32)
+  order = jnp.asarray(np.r_[np.random.default_rng(seed).permutation(n), np.arange(n, n_pad)], jnp.int32)
+  fn = jax.jit(jax.vmap(lambda t: train.step_rows(train_idx, order, jnp.int32(n), batch, t)))
+  rows, weights = jax.device_get(fn(jnp.arange(steps, dtype=jnp.int32)))
+  return rows, weights
+
+
+@pytest.mark.parametrize('n,batch', [(1840, 1024), (1024 + 511, 1024), (1024 + 512, 1024), (2048, 1024),
+                                     (193, 128), (130, 128), (3 * 128 + 1, 128), (50, 128), (7, 7)])
+def test_full_pass_visits_every_row_once_and_no_step_is_tiny(n, batch):
+  steps = -(-n // batch)
+  rows, weights = _epoch_rows(n, batch, n + 5, steps + 2)    # two empty steps (another seed's longer epoch)
+  taken = rows[weights]
+  assert sorted(taken.tolist()) == list(range(100, 100 + n))         # every row, exactly once
+  sizes = weights.sum(axis=1)
+  assert sizes[steps:].tolist() == [0, 0] and np.all(sizes[:steps] > 0)
+  assert np.all(sizes[:steps] >= min(n, batch / 2)) and np.all(sizes <= batch)
+  if n % batch >= batch / 2 or n % batch == 0:          # a large remainder is the last batch, as in TF
+    assert np.all(sizes[:steps - 1] == batch) and sizes[steps - 1] == n - (steps - 1) * batch
+
+
+def test_steps_per_epoch_are_logged_per_seed():
+  """Two seeds with 250 and 120 rows, batch 100: 3 and 2 steps per epoch (all rows)."""
+  config = _config(num_epochs=3, checkpoint_every=3)
+  data = synthetic_data(n_seeds=2)
+  data = data._replace(n_train=jnp.asarray([250, 120], jnp.int32))
+  logged = []
+  train.fit(config, train.init_state(config, [0, 1], 8), data,
+            on_epoch=lambda e, m, s, st: logged.append((e, m)))
+  assert sum(int(jnp.asarray(m.steps)[0]) for _, m in logged) == 3 * 3
+  assert sum(int(jnp.asarray(m.steps)[1]) for _, m in logged) == 3 * 2
 
 
 def test_singular_mixture_without_regularizer_is_counted_and_fails_the_seed():
@@ -118,3 +155,40 @@ def test_epochs_per_call_divides_the_period():
   assert train.epochs_per_call(193, 10) == 1        # KDDCUP: one epoch per call
   assert train.epochs_per_call(6, 10) == 10
   assert train.epochs_per_call(1, 7) == 7
+
+
+def test_padding_rows_of_a_partial_batch_take_no_part_in_the_loss():
+  """A batch padded with extreme rows and weighted 0/1 gives the loss, the terms and
+  the gradients of the real rows alone (dropout off: its masks depend on the shape)."""
+  config = _config(model__dropout_rate=0.0)
+  net = build_net(config)
+  x = synthetic_data(n_seeds=1).x[:60]
+  params = net.init({'params': jax.random.PRNGKey(0)}, x[:1], train=False)
+  reg = regularizers.get_regularizer('jitter(eps=1e-6)')
+  junk = jnp.full((40, x.shape[1]), 1e30, x.dtype)
+  loss = lambda p, xb, w: objective.dagmm_loss(p, net, xb, jax.random.PRNGKey(1), reg,
+                                               config.lambda_energy, config.lambda_cov, weights=w)
+  (l_real, t_real), g_real = jax.value_and_grad(loss, has_aux=True)(params, x, None)
+  w = jnp.r_[jnp.ones(60), jnp.zeros(40)]
+  (l_pad, t_pad), g_pad = jax.value_and_grad(loss, has_aux=True)(params, jnp.r_[x, junk], w)
+  np.testing.assert_allclose(l_pad, l_real, rtol=1e-5)
+  for a, b in zip(jax.tree_util.tree_leaves(t_pad), jax.tree_util.tree_leaves(t_real)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+  for a, b in zip(jax.tree_util.tree_leaves(g_pad), jax.tree_util.tree_leaves(g_real)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_kernel_init_is_configurable():
+  """'glorot_uniform' (TensorFlow's default) draws kernels within sqrt(6 / (fan_in +
+  fan_out)); 'lecun_normal' (Flax's) is a different draw; an unknown name is refused."""
+  x = synthetic_data(n_seeds=1).x[:2]
+  kernels = {}
+  for name in ('lecun_normal', 'glorot_uniform'):
+    params = build_net(_config(model__kernel_init=name)).init({'params': jax.random.PRNGKey(0)}, x)
+    kernels[name] = [l for p, l in jax.tree_util.tree_leaves_with_path(params) if 'kernel' in str(p)]
+  assert len(kernels['glorot_uniform']) == len(kernels['lecun_normal']) > 0
+  for k in kernels['glorot_uniform']:
+    assert np.max(np.abs(k)) <= np.sqrt(6.0 / (k.shape[0] + k.shape[1])) + 1e-7
+  assert any(np.any(a != b) for a, b in zip(kernels['glorot_uniform'], kernels['lecun_normal']))
+  with pytest.raises(ValueError, match='glorot_uniform'):
+    build_net(_config(model__kernel_init='ones')).init({'params': jax.random.PRNGKey(0)}, x)

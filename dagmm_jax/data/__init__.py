@@ -29,7 +29,8 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from dagmm_jax.data.download import DataError, resolve_file, sha256_of
-from dagmm_jax.data.kddcup99 import Kddcup99Blocks, parse_kddcup
+from dagmm_jax.data.kddcup99 import (SYMBOLIC_ENCODINGS, Kddcup99Blocks, onehot_binary_symbolic,
+                                     parse_kddcup)
 from dagmm_jax.data.odds import ArrayBlockBuilder, OddsMat, load_mat, read_blocks, tfds_dir
 from dagmm_jax.data.protocols import (
   PROTOCOLS,
@@ -95,12 +96,22 @@ def _read_only(array: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=None)
-def load_dataset(name: str) -> Dataset:
+def load_dataset(name: str, kdd_symbolic: str = "strings") -> Dataset:
   """Load a data set by name (prepared with TFDS on first use, cached in-process).
 
-  The returned arrays are read-only because they are shared between callers
-  ('kddcup99' and 'kddcup99_rev' share the same x).
+  ``kdd_symbolic`` (KDDCUP sets only): 'strings' one-hot encodes the three
+  string columns (118 dims), 'all' every symbolic column (121 dims; see
+  ``kddcup99.onehot_binary_symbolic``). The returned arrays are read-only
+  because they are shared between callers ('kddcup99' and 'kddcup99_rev'
+  share the same x).
   """
+  if kdd_symbolic not in SYMBOLIC_ENCODINGS:
+    raise ValueError(f"unknown kdd_symbolic {kdd_symbolic!r}; known: {list(SYMBOLIC_ENCODINGS)}")
+  if kdd_symbolic != "strings":
+    if not name.startswith("kddcup99"):
+      raise ValueError(f"kdd_symbolic={kdd_symbolic!r} applies to the KDDCUP sets only, not {name!r}")
+    data = load_dataset(name)
+    return data._replace(x=_read_only(onehot_binary_symbolic(data.x)))
   if name in _RELABELLED:
     base, relabel = _RELABELLED[name]
     data = load_dataset(base)

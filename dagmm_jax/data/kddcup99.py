@@ -43,6 +43,10 @@ CATEGORICAL = ("protocol_type", "service", "flag")
 LABEL = "label"
 NORMAL_LABEL = b"normal."
 N_DIMS = 118  # 38 numeric + 3 + 66 + 11 one-hot on the 10% file
+# The symbolic columns stored as 0/1 numbers (the paper one-hot encodes every
+# symbolic column; its 120 dims suggest it did so for these too).
+BINARY_SYMBOLIC = ("land", "logged_in", "is_host_login", "is_guest_login")
+SYMBOLIC_ENCODINGS = ("strings", "all")
 
 _MAX_STR = 32  # width of the string columns while parsing; longer is an error
 _DTYPE = np.dtype(
@@ -171,6 +175,26 @@ def parse_kddcup(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
   x = encode_features(path, table)
   is_normal = (table[LABEL] == NORMAL_LABEL).astype(np.int8)
   return x, is_normal
+
+
+def onehot_binary_symbolic(x: np.ndarray) -> np.ndarray:
+  """``x`` of ``encode_features`` with each of ``BINARY_SYMBOLIC`` one-hot encoded
+  too: a 0/1 column that takes both values becomes the block ``[1 - v, v]`` in
+  place (a column with one value stays one column). 118 -> 121 columns on the
+  10% file (``is_host_login`` is always 0 there)."""
+  if x.ndim != 2 or x.shape[1] != N_DIMS:
+    raise ValueError(f"expected KDD features [N, {N_DIMS}], got shape {x.shape}")
+  offset = N_DIMS - (len(COLUMNS) - 1)   # extra width of the string blocks before these
+  parts, start = [], 0
+  for column in BINARY_SYMBOLIC:
+    j = COLUMNS.index(column) + offset
+    parts.append(x[:, start:j])
+    if np.unique(x[:, j]).size > 1:
+      parts.append(1.0 - x[:, j:j + 1])
+    parts.append(x[:, j:j + 1])
+    start = j + 1
+  parts.append(x[:, start:])
+  return np.ascontiguousarray(np.concatenate(parts, axis=1), dtype=np.float32)
 
 
 class Kddcup99Blocks(ArrayBlockBuilder, skip_registration=True):

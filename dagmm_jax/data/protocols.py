@@ -25,6 +25,7 @@ import numpy as np
 
 PROTOCOLS: tuple[str, ...] = ("paper", "goad")
 SCALING_METHODS: tuple[str, ...] = ("none", "minmax", "zscore")
+CONSTANT_COLUMNS: tuple[str, ...] = ("shift", "zero")
 
 
 class Split(NamedTuple):
@@ -38,7 +39,7 @@ class Scaler(NamedTuple):
   """Per-feature affine scaling: x_scaled = (x - shift) / scale."""
 
   shift: np.ndarray  # [D] float32
-  scale: np.ndarray  # [D] float32, strictly positive
+  scale: np.ndarray  # [D] float32, strictly positive (inf: the column is zeroed)
 
   def apply(self, x: np.ndarray) -> np.ndarray:
     """Scaled copy of x [N, D] as float32."""
@@ -95,15 +96,21 @@ def make_split(
   return Split(train_idx=_sorted(train), test_idx=_sorted(test))
 
 
-def fit_scaler(x_train: np.ndarray, method: str) -> Scaler:
+def fit_scaler(x_train: np.ndarray, method: str, constant_columns: str = "shift") -> Scaler:
   """Scaling statistics of the given (training) rows, computed in float64.
 
   'none': shift 0, scale 1. 'minmax': shift = min, scale = max - min.
   'zscore': shift = mean, scale = std. A column that is constant over these
-  rows gets scale 1, so scaling never divides by zero.
+  rows (Arrhythmia has 22-27 per training half that vary in the test rows) is
+  never divided by zero: with ``constant_columns='shift'`` it gets scale 1, so
+  test rows see their raw distance from the training value; with 'zero' it
+  gets scale inf, so it is 0 in every row (the column carries nothing the
+  training rows could teach).
   """
   if method not in SCALING_METHODS:
     raise ValueError(f"unknown scaling method {method!r}; known methods: {list(SCALING_METHODS)}")
+  if constant_columns not in CONSTANT_COLUMNS:
+    raise ValueError(f"unknown constant_columns {constant_columns!r}; known: {list(CONSTANT_COLUMNS)}")
   x = np.asarray(x_train, dtype=np.float64)
   if x.ndim != 2 or x.shape[0] == 0:
     raise ValueError(f"x_train must be a non-empty [N, D] array, got shape {x.shape}")
@@ -118,4 +125,6 @@ def fit_scaler(x_train: np.ndarray, method: str) -> Scaler:
   constant = np.ptp(x, axis=0) == 0  # exact test; a float64 std of equal values may be ~1e-17
   scale = np.where(constant, 1.0, scale).astype(np.float32)
   scale = np.where(np.isfinite(scale) & (scale > 0), scale, np.float32(1.0))
+  if constant_columns == "zero" and method != "none":
+    scale = np.where(constant, np.float32(np.inf), scale)
   return Scaler(shift=shift.astype(np.float32), scale=scale)
