@@ -9,18 +9,6 @@ import numpy as np
 from dagmm_jax import checkpoint, grid, report
 
 
-def apply_overrides(config: ml_collections.ConfigDict, overrides: dict[str, Any]) -> None:
-  """Sets ``{'a__b': v}`` as ``config.a.b = v``; an unknown field is an error."""
-  for key, value in overrides.items():
-    *path, leaf = key.split('__')
-    target = config
-    for p in path:
-      target = target[p]
-    if leaf not in target:
-      raise ValueError(f'ablation override {key!r}: the config has no field {leaf!r}')
-    target[leaf] = value
-
-
 def cells(study: ml_collections.ConfigDict, quick: bool = False) -> dict[str, ml_collections.ConfigDict]:
   """``{'<experiment>-<setting>': config}`` for every setting that applies."""
   out = {}
@@ -34,7 +22,7 @@ def cells(study: ml_collections.ConfigDict, quick: bool = False) -> dict[str, ml
       if name in study.num_epochs:
         config.num_epochs = study.num_epochs[name]
         config.checkpoint_every = min(config.checkpoint_every, config.num_epochs)
-      apply_overrides(config, overrides)
+      grid.apply_overrides(config, overrides)
       out[f'{name}-{setting}'] = grid.quick_config(config) if quick else config
   return out
 

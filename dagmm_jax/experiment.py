@@ -11,6 +11,7 @@ the last one stopped.
 import json
 import pathlib
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import jax
@@ -21,6 +22,7 @@ from absl import logging
 
 from dagmm_jax import (checkpoint, cpu, evaluate, inference, regularizers, report, sharding, train,
                        workers)
+from dagmm_jax import restarts as restarts_lib
 from dagmm_jax.data import Dataset, load_dataset, make_split, fit_scaler
 from dagmm_jax.model import build_net
 
@@ -86,43 +88,126 @@ def _score_all(config, score_fn, params, evalset: EvalSet) -> tuple[list, Any]:
   return results, scored
 
 
+def _failure(state, i: int) -> str | None:
+  """Why member ``i`` of a host-side state failed in training, or None."""
+  if state.failed_step[i] < 0:
+    return None
+  return f'non-finite loss or gradient at epoch {state.failed_epoch[i] + 1}, step {state.failed_step[i]}'
+
+
+def _member_evalset(evalset: EvalSet, restarts: int) -> SimpleNamespace:
+  """The seeds' evaluation set repeated for their members (seed-major)."""
+  rep = lambda seq: [v for v in seq for _ in range(restarts)]
+  return SimpleNamespace(train=restarts_lib.member_data(evalset.train, restarts),
+                         test_idx=restarts_lib.repeat_members(evalset.test_idx, restarts),
+                         test_labels=rep(evalset.test_labels), n_test=rep(evalset.n_test))
+
+
+def _train_energies(score_fn, params, members: SimpleNamespace) -> np.ndarray:
+  """``[members]`` mean energy of each member's training rows under its exact
+  training-set GMM fit (the selection criterion: no test row, no label)."""
+  scored = jax.device_get(score_fn(params, members.train, members.train.train_idx))
+  n = np.asarray(members.train.n_train)
+  return np.asarray([np.mean(scored.energies[i, :n[i]]) for i in range(len(n))])
+
+
+def _epoch_logger(chunk: int, seeds: list[int], num_epochs: int, log_path: pathlib.Path,
+                  start_epoch: int, restarts: int = 1):
+  """``on_epoch`` for ``train.fit``: a metrics.jsonl line per call, a log line
+  every 1/20 of the run. With ``restarts > 1`` the lines are per member."""
+  every = max(1, num_epochs // 20)
+  logged = [start_epoch]
+  extra = {} if restarts == 1 else {'phase': 'restarts', 'restart': list(range(restarts)) * len(seeds)}
+  label = 'seeds' if restarts == 1 else f'members ({restarts} per seed)'
+  member_seeds = [s for s in seeds for _ in range(restarts)]
+
+  def on_epoch(epoch, m, seconds, st):
+    failed = np.asarray(st.failed_step) >= 0
+    record = {'chunk': chunk, 'epoch': epoch, 'epochs': epoch - logged[0], 'seconds': seconds,
+              'seeds': member_seeds, **extra,
+              **{k: np.asarray(v).tolist() for k, v in m._asdict().items()}, 'failed': failed.tolist()}
+    checkpoint.append_jsonl(log_path, record)
+    if epoch // every > logged[0] // every or epoch == num_epochs or logged[0] == start_epoch:
+      ok = ~failed
+      ok_mean = lambda v: np.mean(np.asarray(v)[ok]) if ok.any() else np.nan
+      logging.info('chunk %d epoch %d/%d  loss %.4f (recon %.4f, energy %.4f, P %.2f)  '
+                   'min eig %.2e  %.3f s/epoch  failed %s %d/%d', chunk, epoch, num_epochs,
+                   ok_mean(m.loss), ok_mean(m.reconstruction), ok_mean(m.energy),
+                   ok_mean(m.penalty), np.min(m.min_eig), seconds, label, failed.sum(), len(failed))
+    logged[0] = epoch
+
+  return on_epoch
+
+
+def _restore(mngr, state: train.TrainState, mesh, chunk: int, what: str) -> train.TrainState:
+  restored = checkpoint.restore_latest(mngr, state)
+  if restored is None:
+    return state
+  logging.info('chunk %d: resuming %s from epoch %d', chunk, what, int(restored.epoch))
+  return sharding.shard_state(restored, mesh)
+
+
 def run_chunk(config: ml_collections.ConfigDict, data: Dataset, seeds: list[int],
               workdir: pathlib.Path, chunk: int) -> list[dict[str, Any]]:
-  """Trains and evaluates one chunk of seeds; returns one result dict per seed."""
+  """Trains and evaluates one chunk of seeds; returns one result dict per seed.
+
+  With ``config.restarts = R > 1`` each seed trains R members (``restarts.py``)
+  for ``config.select_epoch`` epochs (0: all of them), keeps the one with the
+  lowest training energy and trains it alone to the end; when every member
+  trains to the end, the rank-averaged ensemble of the R members is scored too.
+  ``R = 1`` with ``select_epoch`` set runs the same split and gives the plain run.
+  """
+  R = int(config.get('restarts', 1))
+  num_epochs = int(config.num_epochs)
+  select_epoch = int(config.get('select_epoch', 0)) or num_epochs
+  if R < 1 or not 0 < select_epoch <= num_epochs:
+    raise ValueError(f'config.restarts must be >= 1 (got {R}) and config.select_epoch in '
+                     f'0..num_epochs={num_epochs} (got {config.get("select_epoch")})')
   mesh = sharding.seed_mesh(len(seeds))
   evalset = EvalSet(config, data, seeds, mesh)
   score_fn = make_score_fn(config)
   state = sharding.shard_state(train.init_state(config, seeds, data.x.shape[1]), mesh)
   untrained, _ = _score_all(config, score_fn, state.params, evalset)
   cpu.release_free_memory()   # split and scaling temporaries, compilers' working memory
-
-  mngr = checkpoint.manager(workdir / 'checkpoints' / f'chunk_{chunk}')
-  restored = checkpoint.restore_latest(mngr, state)
-  if restored is not None:
-    state = sharding.shard_state(restored, mesh)
-    logging.info('chunk %d: resuming from epoch %d', chunk, int(state.epoch))
   log_path = workdir / 'metrics.jsonl'
-  num_epochs = config.num_epochs
+  mngr = checkpoint.manager(workdir / 'checkpoints' / f'chunk_{chunk}')
+  selection_path = workdir / 'chunks' / f'chunk_{chunk}_selection.json'
+  selection, members, ensemble = None, None, None
 
-  every = max(1, num_epochs // 20)
-  logged = [int(state.epoch)]
+  if R == 1 and select_epoch == num_epochs:          # the plain run
+    state = _restore(mngr, state, mesh, chunk, 'training')
+  elif select_epoch < num_epochs and mngr.latest_step() is not None and selection_path.exists():
+    state = _restore(mngr, state, mesh, chunk, 'the selected members')   # selection already made
+    selection = json.loads(selection_path.read_text())
+  else:
+    mesh_m = sharding.seed_mesh(len(seeds) * R)
+    members = _member_evalset(evalset, R)
+    m_state = sharding.shard_state(train.init_state(config, seeds, data.x.shape[1], R), mesh_m)
+    m_mngr = mngr if select_epoch == num_epochs else checkpoint.manager(
+        workdir / 'checkpoints' / f'chunk_{chunk}_members')
+    m_state = _restore(m_mngr, m_state, mesh_m, chunk, 'the members')
+    phase = ml_collections.ConfigDict(config.to_dict())
+    phase.num_epochs = select_epoch
+    m_state = train.fit(phase, m_state, members.train, ckpt_mngr=m_mngr, on_epoch=_epoch_logger(
+        chunk, seeds, select_epoch, log_path, int(m_state.epoch), R))
+    failed = np.asarray(jax.device_get(m_state.failed_step)) >= 0
+    energies = (_train_energies(score_fn, m_state.params, members) if R > 1
+                else np.zeros(len(seeds)))
+    choice = restarts_lib.pick(energies, failed, R)
+    selection = {'epoch': select_epoch, 'restart': choice.tolist(),
+                 'train_energy': energies.reshape(len(seeds), R).tolist()}
+    if select_epoch < num_epochs:
+      checkpoint.write_json(selection_path, selection)
+      state = sharding.shard_state(restarts_lib.select(m_state, choice, R), mesh)
+    elif R > 1:
+      ensemble = _score_members(config, score_fn, m_state, members, choice, R)
+      state = sharding.shard_state(restarts_lib.select(m_state, choice, R), mesh)
+    else:
+      state = m_state
 
-  def on_epoch(epoch, m, seconds, st):
-    failed = np.asarray(st.failed_step) >= 0
-    record = {'chunk': chunk, 'epoch': epoch, 'epochs': epoch - logged[0], 'seconds': seconds,
-              'seeds': seeds, **{k: np.asarray(v).tolist() for k, v in m._asdict().items()},
-              'failed': failed.tolist()}
-    checkpoint.append_jsonl(log_path, record)
-    if epoch // every > logged[0] // every or epoch == num_epochs or logged[0] == 0:
-      ok = ~failed
-      ok_mean = lambda v: np.mean(np.asarray(v)[ok]) if ok.any() else np.nan
-      logging.info('chunk %d epoch %d/%d  loss %.4f (recon %.4f, energy %.4f, P %.2f)  '
-                   'min eig %.2e  %.3f s/epoch  failed seeds %d/%d', chunk, epoch, num_epochs,
-                   ok_mean(m.loss), ok_mean(m.reconstruction), ok_mean(m.energy),
-                   ok_mean(m.penalty), np.min(m.min_eig), seconds, failed.sum(), len(seeds))
-    logged[0] = epoch
-
-  state = train.fit(config, state, evalset.train, on_epoch=on_epoch, ckpt_mngr=mngr)
+  if int(state.epoch) < num_epochs:
+    state = train.fit(config, state, evalset.train, ckpt_mngr=mngr, on_epoch=_epoch_logger(
+        chunk, seeds, num_epochs, log_path, int(state.epoch)))
   cpu.release_free_memory()
   trained, scored = _score_all(config, score_fn, state.params, evalset)
   state = jax.device_get(state)
@@ -130,31 +215,67 @@ def run_chunk(config: ml_collections.ConfigDict, data: Dataset, seeds: list[int]
   runs = []
   for i, seed in enumerate(seeds):
     metrics, reason = trained[i]
-    if state.failed_step[i] >= 0:
-      metrics, reason = None, (f'non-finite loss or gradient at epoch {state.failed_epoch[i] + 1}, '
-                               f'step {state.failed_step[i]}')
+    if _failure(state, i):
+      metrics, reason = None, _failure(state, i)
     base, base_reason = untrained[i]
-    runs.append({'seed': seed, **(metrics or {m: None for m in METRICS}),
-                 'failed': reason is not None, 'failure': reason,
-                 'n_train': int(evalset.train.n_train[i]), 'n_test': evalset.n_test[i],
-                 'untrained': {**(base or {m: None for m in METRICS}), 'failed': base is None,
-                               'failure': base_reason}})
+    run = {'seed': seed, **(metrics or {m: None for m in METRICS}),
+           'failed': reason is not None, 'failure': reason,
+           'n_train': int(evalset.train.n_train[i]), 'n_test': evalset.n_test[i],
+           'untrained': {**(base or {m: None for m in METRICS}), 'failed': base is None,
+                         'failure': base_reason}}
+    if R > 1 and selection is not None:
+      run['restart'] = selection['restart'][i]
+      run['member_train_energy'] = selection['train_energy'][i]
+    if ensemble is not None:
+      run['members'], run['ensemble'] = ensemble[i]
+    runs.append(run)
   final = {'params': state.params, 'gmm': scored.gmm_params._asdict(),
            'threshold': np.asarray([np.nan if r.get('threshold') is None else r['threshold'] for r in runs])}
   checkpoint.save(checkpoint.manager(workdir / 'final' / f'chunk_{chunk}', 1), 0, final)
   return runs
 
 
+def _score_members(config, score_fn, m_state, members: SimpleNamespace, choice: np.ndarray,
+                   restarts: int) -> list[tuple[list[dict], dict]]:
+  """Per seed: every member's test metrics (for analysis only; nothing selects on
+  them) and the rank-averaged ensemble's metrics (failed members left out)."""
+  results, scored = _score_all(config, score_fn, m_state.params, members)
+  host = jax.device_get(m_state)
+  out = []
+  for s in range(len(choice)):
+    idx = range(s * restarts, (s + 1) * restarts)
+    per = [{**(results[i][0] or {m: None for m in METRICS}), 'failed': _failure(host, i) is not None
+            or results[i][0] is None} for i in idx]
+    ok = [i for i in idx if not per[i - s * restarts]['failed']]
+    n = members.n_test[s * restarts]
+    if ok:
+      score = restarts_lib.rank_average(np.stack([scored.energies[i, :n] for i in ok]))
+      metrics, reason = seed_metrics(config, members.test_labels[s * restarts], score)
+    else:
+      metrics, reason = None, 'every member failed'
+    out.append((per, {**(metrics or {m: None for m in METRICS}), 'failed': metrics is None,
+                      'failure': reason, 'n_members': len(ok)}))
+  return out
+
+
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
-  """Mean and std (over seeds that did not fail) of every metric, trained and untrained."""
+  """Mean and std (over seeds that did not fail) of every metric, the count of
+  failed seeds and the F1 mean with them as 0, trained and untrained; with restarts trained to the end also the ensemble and restart 0
+  (the plain run's initialisation) of the same run."""
   def stats(rows):
     ok = [r for r in rows if not r['failed']]
     out = {'n': len(ok), 'n_failed': len(rows) - len(ok)}
     for m in METRICS:
       vals = np.asarray([r[m] for r in ok], float)
       out[m] = {'mean': float(vals.mean()) if ok else None, 'std': float(vals.std()) if ok else None}
+    # Failed seeds are never dropped silently: the F1 mean with each failed seed as 0.
+    out['f1_failed_as_zero'] = float(np.mean([0.0 if r['failed'] else r['f1'] for r in rows])) if rows else None
     return out
-  return {'trained': stats(runs), 'untrained': stats([r['untrained'] for r in runs])}
+  out = {'trained': stats(runs), 'untrained': stats([r['untrained'] for r in runs])}
+  if runs and all('ensemble' in r for r in runs):
+    out['ensemble'] = stats([r['ensemble'] for r in runs])
+    out['restart0'] = stats([r['members'][0] for r in runs])
+  return out
 
 
 def _chunk_path(workdir: pathlib.Path, chunk: int) -> pathlib.Path:

@@ -26,6 +26,18 @@ def load_experiment(name: str) -> ml_collections.ConfigDict:
   return module.get_config()
 
 
+def apply_overrides(config: ml_collections.ConfigDict, overrides: dict[str, Any]) -> None:
+  """Sets ``{'a__b': v}`` as ``config.a.b = v``; an unknown field is an error."""
+  for key, value in overrides.items():
+    *path, leaf = key.split('__')
+    target = config
+    for p in path:
+      target = target[p]
+    if leaf not in target:
+      raise ValueError(f'ablation override {key!r}: the config has no field {leaf!r}')
+    target[leaf] = value
+
+
 def quick_config(config: ml_collections.ConfigDict, seeds: int = 3,
           epoch_divisor: int = 100) -> ml_collections.ConfigDict:
   """A smoke-run copy: ``seeds`` seeds, ``num_epochs // epoch_divisor`` epochs (at least 2)."""
@@ -69,17 +81,30 @@ def collect(cells: dict[str, ml_collections.ConfigDict], workdir: str | pathlib.
   return results, missing
 
 
+def table2_cells(table: ml_collections.ConfigDict, quick: bool = False
+                 ) -> dict[str, ml_collections.ConfigDict]:
+  """``{'<experiment>-<protocol>[-<variant>]': config}``, every paper-protocol cell
+  first. A variant (``table.variants``: name -> ``{'a__b': value}`` overrides) other
+  than ``faithful`` (no overrides) adds its name to the cell's."""
+  cells = {}
+  for protocol in table.protocols:
+    for name in table.experiments:
+      for variant, overrides in table.get('variants', {'faithful': {}}).items():
+        config = load_experiment(name)
+        config.protocol, config.num_seeds = protocol, table.num_seeds
+        config.seed = table.get('seed', 0)
+        apply_overrides(config, dict(overrides))
+        cell = f'{name}-{protocol}' + ('' if variant == 'faithful' else f'-{variant}')
+        cells[cell] = quick_config(config) if quick else config
+  return cells
+
+
 def write_table2(table: ml_collections.ConfigDict, workdir: str | pathlib.Path,
                  quick: bool = False, report_only: bool = False, processes: int = 1) -> str:
-  """Runs (or resumes) every experiment x protocol cell of ``table``
+  """Runs (or resumes) every experiment x protocol (x variant) cell of ``table``
   (``experiments/table2.py``), writes ``workdir/table2.md`` and returns its text.
   With ``report_only`` the table shows the finished cells and lists the others."""
-  cells = {}
-  for name in table.experiments:
-    for protocol in table.protocols:
-      config = load_experiment(name)
-      config.protocol, config.num_seeds = protocol, table.num_seeds
-      cells[f'{name}-{protocol}'] = quick_config(config) if quick else config
-  text = report.table2_markdown(*collect(cells, workdir, report_only, processes), quick=quick)
+  text = report.table2_markdown(*collect(table2_cells(table, quick), workdir, report_only, processes),
+                                quick=quick)
   checkpoint.write_text(pathlib.Path(workdir) / 'table2.md', text)
   return text

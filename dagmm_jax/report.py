@@ -20,10 +20,19 @@ def _cell(stat: dict[str, float | None]) -> str:
 def summary_rows(results: dict[str, Any]) -> list[str]:
   """Markdown rows: trained, untrained baseline, and the paper (paper protocol only)."""
   rows = []
-  for key, label in (('trained', 'DAGMM-JAX, trained'), ('untrained', 'untrained baseline')):
+  restarts = results['config'].get('restarts', 1)
+  labels = [('trained', 'DAGMM-JAX, trained' if restarts == 1 else f'DAGMM-JAX, best of {restarts}'),
+            ('ensemble', f'DAGMM-JAX, {restarts}-member ensemble'),
+            ('restart0', 'DAGMM-JAX, restart 0 alone'), ('untrained', 'untrained baseline')]
+  for key, label in labels:
+    if key not in results['summary']:
+      continue
     s = results['summary'][key]
     cells = ' | '.join(_cell(s[c]) for c in COLUMNS)
-    rows.append(f'| {label} | {cells} | {s["n"]} | {s["n_failed"]} |')
+    failed = str(s['n_failed'])
+    if s['n_failed'] and s.get('f1_failed_as_zero') is not None:
+      failed += f" (F1 {s['f1_failed_as_zero']:.4f} with them as 0)"
+    rows.append(f'| {label} | {cells} | {s["n"]} | {failed} |')
   paper = PAPER_TABLE2.get(results['dataset'])
   if paper and results['protocol'] == 'paper':
     rows.append('| paper (Zong et al. 2018, Table 2) | ' +

@@ -70,9 +70,17 @@ def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransform
   return optax.adam(config.learning_rate)
 
 
-def seed_keys(seeds: list[int]) -> tuple[jnp.ndarray, jnp.ndarray]:
-  """``(init_keys, train_keys)``, each ``[S, 2]``, derived from the seed only."""
-  split = jax.vmap(jax.random.split)(jax.vmap(jax.random.PRNGKey)(jnp.asarray(seeds)))
+def seed_keys(seeds: list[int], restarts: int = 1) -> tuple[jnp.ndarray, jnp.ndarray]:
+  """``(init_keys, train_keys)``, each ``[S * restarts, 2]``, derived from the seed only.
+
+  Member ``s * restarts + r`` is restart ``r`` of seed ``s`` (``restarts.py``):
+  restart 0 splits ``PRNGKey(seed)`` (the plain run's keys), restart ``r > 0``
+  splits ``fold_in(PRNGKey(seed), r)``.
+  """
+  base = jax.vmap(jax.random.PRNGKey)(jnp.asarray(seeds))
+  per_restart = [base] + [jax.vmap(lambda k, r=r: jax.random.fold_in(k, r))(base)
+                          for r in range(1, restarts)]
+  split = jax.vmap(jax.random.split)(jnp.stack(per_restart, axis=1).reshape(-1, *base.shape[1:]))
   return split[:, 0], split[:, 1]
 
 
@@ -88,12 +96,12 @@ def init_params(net: DAGMMNet, init_keys: jnp.ndarray, n_features: int | tuple[i
 
 
 def init_state(config: ml_collections.ConfigDict, seeds: list[int],
-               n_features: int | tuple[int, ...]) -> TrainState:
-  """Fresh training state for ``seeds``."""
-  init_keys, train_keys = seed_keys(seeds)
+               n_features: int | tuple[int, ...], restarts: int = 1) -> TrainState:
+  """Fresh training state for ``seeds`` (``restarts`` members each, seed-major)."""
+  init_keys, train_keys = seed_keys(seeds, restarts)
   params = init_params(build_net(config), init_keys, n_features, jnp.dtype(config.dtype))
   opt_state = jax.jit(jax.vmap(make_optimizer(config).init))(params)
-  minus_one = lambda: jnp.full((len(seeds),), -1, jnp.int32)   # distinct buffers (donated)
+  minus_one = lambda: jnp.full((len(seeds) * restarts,), -1, jnp.int32)   # distinct buffers (donated)
   return TrainState(params, opt_state, train_keys, jnp.zeros((), jnp.int32), minus_one(), minus_one())
 
 

@@ -40,4 +40,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.num_epochs = 200
   config.dtype = 'float32'         # 'float64' enables jax_enable_x64
   config.checkpoint_every = 10     # epochs between checkpoints of the training state
+  # Label-free restarts (dagmm_jax/restarts.py): R members per seed; after select_epoch
+  # epochs (0: at the end, then the R-member ensemble is scored too) the member with the
+  # lowest training energy goes on alone.
+  config.restarts = 1
+  config.select_epoch = 0
   return config

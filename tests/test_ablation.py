@@ -25,7 +25,7 @@ def test_cells_apply_one_override_each_where_it_applies():
 
 def test_unknown_override_is_refused():
   with pytest.raises(ValueError, match='no field'):
-    ablation.apply_overrides(grid.load_experiment('kdd'), {'model__kernel_initt': 'x'})
+    grid.apply_overrides(grid.load_experiment('kdd'), {'model__kernel_initt': 'x'})
 
 
 def _results(f1, failed=()):
@@ -48,3 +48,15 @@ def test_rule_adopts_only_differences_beyond_their_standard_error():
   assert "adopt `zscore`" in lines[1] and 'keep the default' in lines[2]
   assert ablation.seed_f1(results['b-glorot'])[3] == 0.0
   assert 'cells missing' in ablation.decide(study, {'a-default': results['a-default']})[0]
+
+
+def test_quick_ablation_runs_and_reports(tmp_path, data_file):
+  data_file('arrhythmia.mat')
+  study = _study()
+  study.experiments = ('arrhythmia',)
+  study.settings = {'default': {}, 'zero_const': {'constant_columns': 'zero'}}
+  study.model_choices = ()
+  text = ablation.write_ablation(study, tmp_path, quick=True)
+  assert (tmp_path / 'ablation.md').read_text() == text
+  assert 'arrhythmia-default' in text and 'arrhythmia-zero_const' in text and 'Quick smoke run' in text
+  assert '- arrhythmia: `zero_const`' in text

@@ -93,3 +93,15 @@ def test_report_only_lists_unfinished_cells_and_runs_nothing(table):
   assert not (workdir / 'arrhythmia-new').exists()
   text = report.table2_markdown(done, missing)
   assert '## Not run yet' in text and '- arrhythmia-new (2 seeds x 5 epochs)' in text
+
+
+def test_table2_cells_fresh_seeds_paper_first_and_variants():
+  table = grid.load_experiment('table2')
+  cells = grid.table2_cells(table)
+  names = list(cells)
+  assert names[:4] == ['thyroid-paper', 'arrhythmia-paper', 'kdd_rev-paper', 'kdd-paper']
+  assert all(c.seed == 100 and c.num_seeds == 20 for c in cells.values())
+  table.variants = {'faithful': {}, 'r3': {'restarts': 3}}
+  cells = grid.table2_cells(table, quick=True)
+  assert cells['kdd-goad-r3'].restarts == 3 and cells['kdd-goad'].restarts == 1
+  assert cells['kdd-goad-r3'].num_seeds == 3

@@ -1,0 +1,70 @@
+"""Restarts and ensembles: R = 1 is the plain run, selection reads no test row or label."""
+import json
+
+import numpy as np
+import pytest
+
+from dagmm_jax import experiment, restarts
+from dagmm_jax.data import Dataset, load_dataset, make_split
+from helpers import load_config
+
+
+def _config(**kw):
+  return load_config('thyroid', **{**dict(num_epochs=4, num_seeds=1, checkpoint_every=2), **kw})
+
+
+@pytest.fixture
+def thyroid(data_file):
+  data_file('thyroid.mat')
+  return load_dataset('thyroid')
+
+
+def test_one_restart_with_a_selection_epoch_is_the_plain_run(tmp_path, thyroid):
+  plain = experiment.train_and_evaluate(_config(), str(tmp_path / 'plain'))
+  split = experiment.train_and_evaluate(_config(restarts=1, select_epoch=2), str(tmp_path / 'split'))
+  assert split['runs'] == plain['runs']                      # every metric, bit for bit
+  read = lambda d: [json.loads(l) for l in (tmp_path / d / 'metrics.jsonl').read_text().splitlines()]
+  assert [(r['epoch'], r['loss']) for r in read('split')] == [(r['epoch'], r['loss']) for r in read('plain')]
+
+
+def test_selection_keeps_the_lowest_training_energy_and_reads_no_test_row(tmp_path, thyroid):
+  config = _config(restarts=3, select_epoch=2, num_seeds=1)
+  runs = experiment.run_chunk(config, thyroid, [0], tmp_path / 'a', 0)
+  selection = json.loads((tmp_path / 'a' / 'chunks' / 'chunk_0_selection.json').read_text())
+  energies = selection['train_energy'][0]
+  assert len(energies) == 3 and len(set(energies)) == 3      # three different members
+  assert runs[0]['restart'] == selection['restart'][0] == int(np.argmin(energies))
+  # Test rows scaled 1000x and their labels flipped: the same selection.
+  test = make_split(thyroid.y, 'paper', 0).test_idx
+  x, y = np.array(thyroid.x), np.array(thyroid.y)
+  x[test] *= 1000.0
+  y[test] = 1 - y[test]
+  poisoned = Dataset('thyroid', x, y)
+  experiment.run_chunk(config, poisoned, [0], tmp_path / 'b', 0)
+  again = json.loads((tmp_path / 'b' / 'chunks' / 'chunk_0_selection.json').read_text())
+  assert again == selection
+
+
+def test_members_to_the_end_score_an_ensemble(tmp_path, thyroid):
+  results = experiment.train_and_evaluate(_config(restarts=2), str(tmp_path))
+  for run in results['runs']:
+    assert len(run['members']) == 2 and run['ensemble']['n_members'] == 2
+    assert run['restart'] == int(np.argmin(run['member_train_energy']))
+    assert run['f1'] == run['members'][run['restart']]['f1']
+    assert 0.0 <= run['ensemble']['f1'] <= 1.0
+  assert {'ensemble', 'restart0'} <= set(results['summary'])
+  md = (tmp_path / 'results.md').read_text()
+  assert 'best of 2' in md and '2-member ensemble' in md and 'restart 0 alone' in md
+
+
+def test_pick_skips_failed_and_non_finite_members():
+  e = np.array([1.0, -2.0, 0.5,   np.nan, 3.0, 4.0,   -9.0, np.inf, -1.0])
+  failed = np.array([0, 0, 0,   0, 0, 0,   1, 0, 0], bool)
+  assert restarts.pick(e, failed, 3).tolist() == [1, 1, 2]
+  assert restarts.pick(np.full(3, np.nan), np.zeros(3, bool), 3).tolist() == [0]
+
+
+def test_rank_average_averages_ranks_with_ties_and_drops_non_finite_members():
+  e = np.array([[0.1, 5.0, 3.0, 3.0], [10.0, 30.0, 20.0, 40.0], [np.nan, 0.0, 0.0, 0.0]])
+  np.testing.assert_allclose(restarts.rank_average(e), [(0 + 0) / 2, (3 + 2) / 2, (1.5 + 1) / 2, (1.5 + 3) / 2])
+  assert np.all(np.isnan(restarts.rank_average(e[2:])))
