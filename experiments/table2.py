@@ -2,7 +2,7 @@
 
 Run: python scripts/table2.py --config experiments/table2.py --workdir runs/table2
 Smoke run: add --quick (3 seeds, 1/100 of the epochs). Cells run paper protocol
-first, cheapest dataset first, each in WORKDIR/<experiment>-<protocol>[-<variant>],
+first, in the order of config.experiments, each in WORKDIR/<experiment>-<protocol>[-<variant>],
 and resume independently.
 
 Seeds 100-119: never used while choosing the defaults (the ablations of
@@ -14,7 +14,7 @@ import ml_collections
 
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
-  config.experiments = ('thyroid', 'arrhythmia', 'kdd_rev', 'kdd')   # experiments/<name>.py
+  config.experiments = ('thyroid', 'arrhythmia', 'kdd', 'kdd_rev')   # experiments/<name>.py
   config.protocols = ('paper', 'goad')
   config.num_seeds = 20
   config.seed = 100

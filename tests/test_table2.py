@@ -99,7 +99,7 @@ def test_table2_cells_fresh_seeds_paper_first_and_variants():
   table = grid.load_experiment('table2')
   cells = grid.table2_cells(table)
   names = list(cells)
-  assert names[:4] == ['thyroid-paper', 'arrhythmia-paper', 'kdd_rev-paper', 'kdd-paper']
+  assert names[:4] == ['thyroid-paper', 'arrhythmia-paper', 'kdd-paper', 'kdd_rev-paper']
   assert all(c.seed == 100 and c.num_seeds == 20 for c in cells.values())
   table.variants = {'faithful': {}, 'r3': {'restarts': 3}}
   cells = grid.table2_cells(table, quick=True)
