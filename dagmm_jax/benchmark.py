@@ -77,10 +77,11 @@ def train_throughput(config: ml_collections.ConfigDict, data, seeds: list[int],
     return metrics
 
   seconds = _best_seconds(call, repeats)
-  samples = epochs * int(np.sum(np.asarray(train_data.n_train)))   # full passes
+  rows = int(np.sum(np.asarray(train_data.n_train)))   # every seed's rows: an epoch is a full pass
+  samples = epochs * rows
   flops = model_flops_per_sample(jax.tree_util.tree_map(lambda a: a[0], holder[0].params)) * samples
   return {'seeds': len(seeds), 'processes': 1, 'steps_per_epoch': steps, 'batch': batch,
-          'seconds_per_epoch': seconds / epochs, 'samples_per_s': samples / seconds,
+          'rows_per_epoch': rows, 'seconds_per_epoch': seconds / epochs, 'samples_per_s': samples / seconds,
           'model_flops_per_s': flops / seconds, 'compile_s': first - seconds}
 
 

@@ -37,10 +37,11 @@ def test_parallel_throughput_sums_the_pinned_workers(data_file):
   data_file('thyroid.mat')
   config = load_config('thyroid')
   t = benchmark.parallel_train_throughput(config, seeds=4, epochs=2, repeats=1, processes=2)
-  assert t['seeds'] == 4 and t['processes'] == 2 and t['steps_per_epoch'] == 1
+  assert t['seeds'] == 4 and t['processes'] == 2 and t['steps_per_epoch'] == 2   # ~1,840 rows, batch 1024
   assert [w['seeds'] for w in t['workers']] == [2, 2]
-  for w in t['workers']:   # 2 seeds x 1 step of the batch per epoch
-    assert w['samples_per_s'] == pytest.approx(2 * w['batch'] / w['seconds_per_epoch'])
+  for w in t['workers']:   # 2 seeds x a full pass over their rows per epoch
+    assert 2 * 1024 < w['rows_per_epoch'] < 2 * 2048
+    assert w['samples_per_s'] == pytest.approx(w['rows_per_epoch'] / w['seconds_per_epoch'])
   assert t['samples_per_s'] == pytest.approx(sum(w['samples_per_s'] for w in t['workers']))
   assert t['seconds_per_epoch'] == max(w['seconds_per_epoch'] for w in t['workers'])
   assert t['model_flops_per_s'] > 0 and t['peak_host_memory_gib'] > 0.1
