@@ -81,9 +81,9 @@ def ablation_markdown(study: ml_collections.ConfigDict, results: dict[str, dict[
   lines = ['# Ablations of the choices the paper leaves open (seeds '
            f'{study.seed}..{study.seed + study.num_seeds - 1}, paper protocol)', '',
            *(['**Quick smoke run (few seeds, 1/100 of the epochs): not a result.**', ''] if quick else []),
-           'One choice changes per row; `default` is the codebase default (full passes, '
-           '`lecun_normal`, min-max scaling, constant columns shifted, 3 string columns one-hot). '
-           'KDDCUP and KDDCUP-Rev cells run 50 epochs. F1: mean ± std (standard error); '
+           "One choice changes per row; `default` is the dataset's config "
+           '(`experiments/<dataset>.py`) as it stood when the study ran. '
+           'Cells with fewer epochs than the paper say so in `epochs`. F1: mean ± std (standard error); '
            'difference: paired per seed against the default, failed seeds as F1 0.', '',
            '| cell | epochs | F1 trained | vs default | seeds ≥ paper | F1 untrained | failed | wall |',
            '|---|---|---|---|---|---|---|---|']

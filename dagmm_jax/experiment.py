@@ -215,8 +215,8 @@ def run_chunk(config: ml_collections.ConfigDict, data: Dataset, seeds: list[int]
   runs = []
   for i, seed in enumerate(seeds):
     metrics, reason = trained[i]
-    if _failure(state, i):
-      metrics, reason = None, _failure(state, i)
+    if why := _failure(state, i):
+      metrics, reason = None, why
     base, base_reason = untrained[i]
     run = {'seed': seed, **(metrics or {m: None for m in METRICS}),
            'failed': reason is not None, 'failure': reason,
@@ -260,8 +260,9 @@ def _score_members(config, score_fn, m_state, members: SimpleNamespace, choice: 
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
   """Mean and std (over seeds that did not fail) of every metric, the count of
-  failed seeds and the F1 mean with them as 0, trained and untrained; with restarts trained to the end also the ensemble and restart 0
-  (the plain run's initialisation) of the same run."""
+  failed seeds and the F1 mean with them as 0, trained and untrained; with
+  restarts trained to the end also the ensemble and restart 0 (the plain run's
+  initialisation) of the same run."""
   def stats(rows):
     ok = [r for r in rows if not r['failed']]
     out = {'n': len(ok), 'n_failed': len(rows) - len(ok)}

@@ -34,7 +34,7 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: dict[str, Any]
     for p in path:
       target = target[p]
     if leaf not in target:
-      raise ValueError(f'ablation override {key!r}: the config has no field {leaf!r}')
+      raise ValueError(f'config override {key!r}: the config has no field {leaf!r}')
     target[leaf] = value
 
 
