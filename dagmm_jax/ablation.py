@@ -19,9 +19,7 @@ def cells(study: ml_collections.ConfigDict, quick: bool = False) -> dict[str, ml
         continue
       config = grid.load_experiment(name)
       config.protocol, config.seed, config.num_seeds = 'paper', study.seed, study.num_seeds
-      if name in study.num_epochs:
-        config.num_epochs = study.num_epochs[name]
-        config.checkpoint_every = min(config.checkpoint_every, config.num_epochs)
+      grid.shorten(config, study.num_epochs.get(name))
       grid.apply_overrides(config, overrides)
       out[f'{name}-{setting}'] = grid.quick_config(config) if quick else config
   return out

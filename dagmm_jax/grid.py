@@ -48,6 +48,13 @@ def quick_config(config: ml_collections.ConfigDict, seeds: int = 3,
   return config
 
 
+def shorten(config: ml_collections.ConfigDict, num_epochs: int | None) -> None:
+  """Sets ``config.num_epochs`` (checkpoints at most that far apart); ``None`` keeps it."""
+  if num_epochs is not None:
+    config.num_epochs = num_epochs
+    config.checkpoint_every = min(config.checkpoint_every, num_epochs)
+
+
 def run_grid(cells: dict[str, ml_collections.ConfigDict], workdir: str | pathlib.Path,
              processes: int = 1) -> dict[str, dict[str, Any]]:
   """Runs each ``{name: config}`` cell in ``workdir/name`` in order (each with
@@ -84,15 +91,17 @@ def collect(cells: dict[str, ml_collections.ConfigDict], workdir: str | pathlib.
 def table2_cells(table: ml_collections.ConfigDict, quick: bool = False
                  ) -> dict[str, ml_collections.ConfigDict]:
   """``{'<experiment>-<protocol>[-<variant>]': config}``, every paper-protocol cell
-  first. A variant (``table.variants``: name -> ``{'a__b': value}`` overrides) other
-  than ``faithful`` (no overrides) adds its name to the cell's."""
+  first, then variant by variant. A variant (``table.variants``: name -> ``{'a__b': value}`` overrides) other
+  than ``faithful`` (no overrides) adds its name to the cell's; ``table.num_epochs``
+  (optional, experiment -> epochs) shortens an experiment's cells."""
   cells = {}
   for protocol in table.protocols:
-    for name in table.experiments:
-      for variant, overrides in table.get('variants', {'faithful': {}}).items():
+    for variant, overrides in table.get('variants', {'faithful': {}}).items():
+      for name in table.experiments:
         config = load_experiment(name)
         config.protocol, config.num_seeds = protocol, table.num_seeds
         config.seed = table.get('seed', 0)
+        shorten(config, table.get('num_epochs', {}).get(name))
         apply_overrides(config, dict(overrides))
         cell = f'{name}-{protocol}' + ('' if variant == 'faithful' else f'-{variant}')
         cells[cell] = quick_config(config) if quick else config

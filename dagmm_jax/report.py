@@ -1,6 +1,8 @@
 """Results tables (markdown) beside the paper's figures."""
 from typing import Any
 
+from dagmm_jax import restarts
+
 # Zong et al. 2018, Table 2 (DAGMM, mean of 20 runs): precision, recall, F1.
 PAPER_TABLE2 = {
     'kddcup99': (0.9297, 0.9442, 0.9369),
@@ -108,6 +110,7 @@ def table2_markdown(results: dict[str, dict[str, Any]], missing: list[str] = (),
                         f"{r['config']['batch_size']}, scaling `{r['config']['scaling']}`, "
                         f"regularizer `{r['config']['gmm']['regularizer']}`"
                         for r in results.values() if r['protocol'] == 'paper') + '.']
+  lines += restarts.scorer_decision(results)
   if failures:
     lines += ['', '## Failed seeds', *failures]
   lines += not_run_lines(list(missing))

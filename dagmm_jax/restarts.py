@@ -67,3 +67,29 @@ def _ranks(v: np.ndarray) -> np.ndarray:
   _, inverse, counts = np.unique(v, return_inverse=True, return_counts=True)
   sums = np.bincount(inverse, weights=ranks)
   return sums[inverse] / counts[inverse]
+
+
+def scorer_decision(results: dict[str, dict]) -> list[str]:
+  """The rule of ``experiments/restarts.py`` applied to finished cells that trained
+  every member to the end: markdown lines, per cell the mean F1 (failed seeds as 0)
+  of best-of-R and of the ensemble with their paired difference, then the verdict."""
+  cells = {k: r for k, r in results.items() if 'ensemble' in r['summary']}
+  if not cells:
+    return []
+  lines = ['', '## Best-of-R or ensemble (the rule in `experiments/restarts.py`)', '']
+  means = {'best-of-R': [], 'ensemble': []}
+  for name, res in cells.items():
+    runs = sorted(res['runs'], key=lambda r: r['seed'])
+    best = np.asarray([0.0 if r['failed'] else r['f1'] for r in runs])
+    ens = np.asarray([0.0 if r['ensemble']['failed'] else r['ensemble']['f1'] for r in runs])
+    d = ens - best
+    se = d.std(ddof=1) / np.sqrt(d.size) if d.size > 1 else float('nan')
+    means['best-of-R'].append(best.mean())
+    means['ensemble'].append(ens.mean())
+    lines.append(f'- {name}: best-of-R {best.mean():.4f}, ensemble {ens.mean():.4f} '
+                 f'(ensemble - best {d.mean():+.4f} ± {se:.4f} se, {d.size} seeds)')
+  b, e = float(np.mean(means['best-of-R'])), float(np.mean(means['ensemble']))
+  verdict = 'ensemble' if e > b else 'best-of-R'
+  lines.append(f'- mean over {len(cells)} cells: best-of-R {b:.4f}, ensemble {e:.4f}: '
+               f'**{verdict}**')
+  return lines

@@ -99,9 +99,38 @@ def test_table2_cells_fresh_seeds_paper_first_and_variants():
   table = grid.load_experiment('table2')
   cells = grid.table2_cells(table)
   names = list(cells)
-  assert names[:4] == ['thyroid-paper', 'arrhythmia-paper', 'kdd-paper', 'kdd_rev-paper']
+  assert names[:8] == ['thyroid-paper', 'arrhythmia-paper', 'kdd-paper', 'kdd_rev-paper',
+                       'thyroid-paper-r5', 'arrhythmia-paper-r5', 'kdd-paper-r5', 'kdd_rev-paper-r5']
   assert all(c.seed == 100 and c.num_seeds == 20 for c in cells.values())
+  assert cells['kdd-paper-r5'].restarts == 5 and cells['kdd-paper-r5'].select_epoch == 0
   table.variants = {'faithful': {}, 'r3': {'restarts': 3}}
   cells = grid.table2_cells(table, quick=True)
   assert cells['kdd-goad-r3'].restarts == 3 and cells['kdd-goad'].restarts == 1
   assert cells['kdd-goad-r3'].num_seeds == 3
+
+
+def test_restarts_study_cells_seeds_0_19_short_kdd():
+  cells = grid.table2_cells(grid.load_experiment('restarts'))
+  assert list(cells) == ['arrhythmia-paper-r5', 'kdd_rev-paper-r5', 'thyroid-paper-r5', 'kdd-paper-r5']
+  assert all(c.seed == 0 and c.num_seeds == 20 and c.restarts == 5 for c in cells.values())
+  assert cells['kdd-paper-r5'].num_epochs == 50 and cells['kdd_rev-paper-r5'].num_epochs == 50
+  assert cells['kdd-paper-r5'].checkpoint_every <= 50
+  assert cells['thyroid-paper-r5'].num_epochs == grid.load_experiment('thyroid').num_epochs
+
+
+def _fake_cell(best, ens):
+  runs = [{'seed': i, 'failed': b is None, 'f1': b,
+           'ensemble': {'failed': e is None, 'f1': e}} for i, (b, e) in enumerate(zip(best, ens))]
+  return {'runs': runs, 'summary': {'ensemble': {}}}
+
+
+def test_scorer_decision_counts_failures_as_zero_and_breaks_ties_to_best():
+  from dagmm_jax import restarts
+  # Ensemble higher on the surviving seeds, but one ensemble failed: 0.9 * 2 / 3 < 0.8.
+  lines = restarts.scorer_decision({'a': _fake_cell([0.8, 0.8, 0.8], [0.9, 0.9, None])})
+  assert lines[-1].endswith('**best-of-R**') and 'ensemble 0.6000' in lines[-1]
+  lines = restarts.scorer_decision({'a': _fake_cell([0.8, None], [0.7, 0.5]),
+                                    'b': _fake_cell([0.5, 0.5], [0.5, 0.5])})
+  assert lines[-1].endswith('**ensemble**')          # (0.4 + 0.5) / 2 < (0.6 + 0.5) / 2
+  assert restarts.scorer_decision({'a': _fake_cell([0.5, 0.5], [0.5, 0.5])})[-1].endswith('**best-of-R**')
+  assert restarts.scorer_decision({'a': {'runs': [], 'summary': {}}}) == []
