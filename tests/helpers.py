@@ -1,28 +1,19 @@
 """Small synthetic problems shared by the unit tests."""
-import importlib.util
 import pathlib
 
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from dagmm_jax import train
+from dagmm_jax import grid, train
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def load_config(name: str = 'kdd', **overrides) -> ml_collections.ConfigDict:
-  """``experiments/<name>.py``'s config with field overrides (dots allowed: 'model.hidden')."""
-  spec = importlib.util.spec_from_file_location(name, ROOT / 'experiments' / f'{name}.py')
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config()
-  for key, value in overrides.items():
-    target = config
-    *path, leaf = key.split('__')
-    for p in path:
-      target = target[p]
-    target[leaf] = value
+  """``experiments/<name>.py``'s config with field overrides (``'model__hidden'`` is model.hidden)."""
+  config = grid.load_experiment(name)
+  grid.apply_overrides(config, overrides)
   return config
 
 
