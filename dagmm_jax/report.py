@@ -110,7 +110,7 @@ def table2_markdown(results: dict[str, dict[str, Any]], missing: list[str] = (),
                         f"{r['config']['batch_size']}, scaling `{r['config']['scaling']}`, "
                         f"regularizer `{r['config']['gmm']['regularizer']}`"
                         for r in results.values() if r['protocol'] == 'paper') + '.']
-  lines += restarts.scorer_decision(results)
+  lines += restarts.scorer_decision(results, len(missing))
   if failures:
     lines += ['', '## Failed seeds', *failures]
   lines += not_run_lines(list(missing))

@@ -69,10 +69,11 @@ def _ranks(v: np.ndarray) -> np.ndarray:
   return sums[inverse] / counts[inverse]
 
 
-def scorer_decision(results: dict[str, dict]) -> list[str]:
+def scorer_decision(results: dict[str, dict], missing: int = 0) -> list[str]:
   """The rule of ``experiments/restarts.py`` applied to finished cells that trained
   every member to the end: markdown lines, per cell the mean F1 (failed seeds as 0)
-  of best-of-R and of the ensemble with their paired difference, then the verdict."""
+  of best-of-R and of the ensemble with their paired difference, then the verdict
+  (none while ``missing`` cells of the grid have not finished)."""
   cells = {k: r for k, r in results.items() if 'ensemble' in r['summary']}
   if not cells:
     return []
@@ -89,7 +90,8 @@ def scorer_decision(results: dict[str, dict]) -> list[str]:
     lines.append(f'- {name}: best-of-R {best.mean():.4f}, ensemble {ens.mean():.4f} '
                  f'(ensemble - best {d.mean():+.4f} ± {se:.4f} se, {d.size} seeds)')
   b, e = float(np.mean(means['best-of-R'])), float(np.mean(means['ensemble']))
-  verdict = 'ensemble' if e > b else 'best-of-R'
+  verdict = ('ensemble' if e > b else 'best-of-R') if not missing else \
+      f'not decided: {missing} cell(s) not finished'
   lines.append(f'- mean over {len(cells)} cells: best-of-R {b:.4f}, ensemble {e:.4f}: '
                f'**{verdict}**')
   return lines

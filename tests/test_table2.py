@@ -134,3 +134,5 @@ def test_scorer_decision_counts_failures_as_zero_and_breaks_ties_to_best():
   assert lines[-1].endswith('**ensemble**')          # (0.4 + 0.5) / 2 < (0.6 + 0.5) / 2
   assert restarts.scorer_decision({'a': _fake_cell([0.5, 0.5], [0.5, 0.5])})[-1].endswith('**best-of-R**')
   assert restarts.scorer_decision({'a': {'runs': [], 'summary': {}}}) == []
+  assert restarts.scorer_decision({'a': _fake_cell([0.5], [0.6])}, missing=1)[-1].endswith(
+      '**not decided: 1 cell(s) not finished**')
