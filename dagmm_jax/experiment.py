@@ -23,7 +23,7 @@ from absl import logging
 from dagmm_jax import (checkpoint, cpu, evaluate, inference, regularizers, report, sharding, train,
                        workers)
 from dagmm_jax import restarts as restarts_lib
-from dagmm_jax.data import Dataset, load_dataset, make_split, fit_scaler
+from dagmm_jax.data import Dataset, fit_scaler, load_dataset, make_split, prepare_dataset
 from dagmm_jax.model import build_net
 
 METRICS = ('precision', 'recall', 'f1', 'auroc', 'auprc')
@@ -330,6 +330,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       previous_wall += rec['wall_time_s']
   pending = [c for c in chunks if c[0] not in done]
   if processes > 1 and pending:
+    prepare_dataset(config.dataset)   # once, here: the workers would race to write it
     workers.run_chunks(workdir, pending, processes)
   elif pending:
     data = _load(config)

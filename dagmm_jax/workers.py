@@ -31,7 +31,13 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def core_groups(processes: int) -> list[set[int]]:
-  """The cores this process may use, dealt into ``processes`` disjoint groups."""
+  """The cores this process may use, dealt into ``processes`` disjoint groups.
+  Pinning is Linux-only (``os.sched_getaffinity``); one process needs none."""
+  if not hasattr(os, 'sched_getaffinity'):
+    if processes == 1:
+      return [set()]
+    raise ValueError(f'--processes={processes} needs pinned worker processes, which need Linux '
+                     '(os.sched_getaffinity); use --processes=1 here')
   cores = sorted(os.sched_getaffinity(0))
   if not 1 <= processes <= len(cores):
     raise ValueError(f'--processes={processes}: this machine lets the run use {len(cores)} '
@@ -69,22 +75,41 @@ def _drive(workdir, queue, running, free, failed) -> None:
       free.append(cores)
       if proc.returncode:
         failed.append(f'chunk {chunk} (exit status {proc.returncode})')
+    if failed:   # stop at once: run_chunks terminates the others and raises
+      return
 
 
 def spawn(target: str, args: list[str], cores: set[int], **popen_kwargs) -> subprocess.Popen:
   """Starts ``target`` (``'module:function'``) with ``args`` in a new Python process
   pinned to ``cores`` from its first line (see the module docstring)."""
-  env = {**os.environ, 'PYTHONPATH': os.pathsep.join(filter(None, [str(ROOT), os.environ.get('PYTHONPATH')]))}
+  env = {**os.environ, 'PYTHONPATH': os.pathsep.join(filter(None, [str(ROOT), os.environ.get('PYTHONPATH')])),
+         'DAGMM_WORKER_PARENT': str(os.getpid())}
   cmd = [sys.executable, '-m', 'dagmm_jax.workers', ','.join(map(str, sorted(cores))), target, *args]
   return subprocess.Popen(cmd, env=env, **popen_kwargs)
 
 
 def main(argv: list[str]) -> None:
-  """``CORES MODULE:FUNCTION ARGS...``: pins this process, then runs ``FUNCTION(ARGS)``."""
+  """``CORES MODULE:FUNCTION ARGS...``: pins this process, then runs ``FUNCTION(ARGS)``.
+  The worker ends with its parent, however the parent dies (killed too)."""
+  _die_with_parent()
   os.sched_setaffinity(0, {int(c) for c in argv[0].split(',')})
   import importlib
   module, function = argv[1].split(':')
   getattr(importlib.import_module(module), function)(argv[2:])
+
+
+def _die_with_parent() -> None:
+  """Asks Linux to send this process SIGTERM when its parent exits (prctl
+  PR_SET_PDEATHSIG), so that a killed run leaves no worker training alone."""
+  if not sys.platform.startswith('linux'):
+    return
+  import ctypes
+  import signal
+  PR_SET_PDEATHSIG = 1
+  ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+  parent = os.environ.get('DAGMM_WORKER_PARENT')
+  if parent and os.getppid() != int(parent):   # the parent died before the request took effect
+    sys.exit(1)
 
 
 def read_config(directory: str | os.PathLike):

@@ -62,3 +62,73 @@ def test_two_processes_match_one_process(tmp_path, data_file):
   # A rerun reuses both chunks and starts no worker.
   again = experiment.train_and_evaluate(config, str(tmp_path / 'two'), processes=2)
   assert [r['f1'] for r in again['runs']] == [r['f1'] for r in two['runs']]
+
+
+def _fake_spawn(scripts):
+  """``workers.spawn`` stand-in: chunk i runs the Python one-liner ``scripts[i]``."""
+  import subprocess
+  import sys
+
+  def spawn(target, args, cores, **kw):
+    return subprocess.Popen([sys.executable, '-c', scripts[int(args[1])]])
+  return spawn
+
+
+@TWO_CORES
+def test_a_failed_worker_stops_the_others_at_once(tmp_path, monkeypatch):
+  import time
+  started = []
+  real = _fake_spawn({0: 'import sys, time; time.sleep(0.5); sys.exit(3)', 1: 'import time; time.sleep(120)'})
+  monkeypatch.setattr(workers, 'spawn', lambda *a, **k: started.append(real(*a, **k)) or started[-1])
+  t0 = time.monotonic()
+  with pytest.raises(RuntimeError, match=r'chunk 0 \(exit status 3\)'):
+    workers.run_chunks(tmp_path, [(0, [0]), (1, [1])], 2)
+  assert time.monotonic() - t0 < 60            # not the sleeper's 120 s
+  assert started[1].wait(timeout=10) is not None   # the sleeper was terminated
+
+
+def test_a_worker_ends_with_its_parent(tmp_path):
+  import subprocess
+  import sys
+  import time
+  # A parent that spawns a worker sleeping 120 s, prints its pid and is then killed.
+  (tmp_path / 'sleeper.py').write_text('def main(argv):\n  import time\n  time.sleep(120)\n')
+  parent = subprocess.Popen([sys.executable, '-c', (
+      'import os, time\n'
+      'from dagmm_jax import workers\n'
+      'p = workers.spawn("sleeper:main", [], set(sorted(os.sched_getaffinity(0))[:1]))\n'
+      'print(p.pid, flush=True); time.sleep(120)\n')], stdout=subprocess.PIPE, text=True,
+      env={**os.environ, 'PYTHONPATH': os.pathsep.join([str(workers.ROOT), str(tmp_path)])})
+  child = int(parent.stdout.readline())
+  parent.kill()
+  parent.wait()
+  for _ in range(100):
+    try:
+      os.kill(child, 0)
+    except ProcessLookupError:
+      break
+    time.sleep(0.1)
+  else:
+    os.kill(child, 9)
+    raise AssertionError('the worker outlived its killed parent')
+
+
+def test_one_process_needs_no_affinity(monkeypatch):
+  monkeypatch.delattr(os, 'sched_getaffinity')
+  assert workers.core_groups(1) == [set()]
+  with pytest.raises(ValueError, match='which need Linux'):
+    workers.core_groups(2)
+
+
+@TWO_CORES
+def test_the_data_set_is_prepared_once_before_the_workers_start(tmp_path, monkeypatch):
+  calls = []
+  monkeypatch.setattr(experiment, 'prepare_dataset', lambda name: calls.append(('prepare', name)))
+
+  def run_chunks(workdir, chunks, processes):
+    calls.append(('workers', processes))
+    raise RuntimeError('stop here')
+  monkeypatch.setattr(workers, 'run_chunks', run_chunks)
+  with pytest.raises(RuntimeError, match='stop here'):
+    experiment.train_and_evaluate(load_config('thyroid', num_seeds=2), str(tmp_path / 'r'), processes=2)
+  assert calls == [('prepare', 'thyroid'), ('workers', 2)]

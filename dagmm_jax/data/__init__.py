@@ -95,6 +95,13 @@ def _read_only(array: np.ndarray) -> np.ndarray:
   return array
 
 
+def prepare_dataset(name: str) -> None:
+  """Writes ``name``'s TFDS files if this machine has none yet, without reading them.
+  Call it before starting processes that load the same set: two processes
+  preparing it at once race on TFDS's final rename (issue 14)."""
+  get_builder(name).download_and_prepare()
+
+
 @functools.lru_cache(maxsize=None)
 def load_dataset(name: str, kdd_symbolic: str = "strings") -> Dataset:
   """Load a data set by name (prepared with TFDS on first use, cached in-process).
