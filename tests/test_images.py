@@ -174,6 +174,33 @@ def test_empty_and_missing_folder(tmp_path):
     img.read_image(tmp_path / 'x.png', 2)
 
 
+@pytest.mark.parametrize('suffix', ['png', 'tif'])
+def test_sixteen_bit_images_scale_by_their_bit_depth(tmp_path, suffix):
+  a = np.zeros((24, 32), np.uint16)
+  a[:, 8:16], a[:, 16:24], a[:, 24:] = 4000, 40000, 65535
+  Image.fromarray(a).save(tmp_path / f'x.{suffix}')
+  region = img.validate_pattern({'all': {'width': 32, 'height': 24, 'region': 'all', 'filters': (4,)}})[0]
+  x = img.load_folder(tmp_path, [region], channels=1).arrays['all'][0, :, :, 0]
+  # 4000 is 0.061, not 255 -> 1.0 as convert('L') made it; the columns away from the edges are exact.
+  np.testing.assert_allclose(x[:, [2, 12, 20, 30]], np.tile([0, 4000 / 65535, 40000 / 65535, 1.0], (24, 1)),
+                             atol=1e-6)
+  with pytest.raises(DataError, match=r'x\.%s is 16-bit grayscale .*channels=1' % suffix):
+    img.load_folder(tmp_path, [region], channels=3)
+
+
+def test_exif_rotated_jpeg_loads_upright(tmp_path):
+  upright = np.zeros((40, 20), np.uint8)   # tall, white top half
+  upright[:20] = 255
+  stored = Image.fromarray(np.rot90(upright, k=1))   # stored lying on its side (20 x 40)...
+  exif = Image.Exif()
+  exif[0x0112] = 6   # ...with EXIF orientation 6: rotate 90 degrees clockwise to view
+  stored.save(tmp_path / 'r.jpg', exif=exif, quality=95)
+  im = img.read_image(tmp_path / 'r.jpg', 1)
+  assert im.size == (20, 40)                                       # width, height: upright
+  a = np.asarray(im, np.float32)
+  assert a[:15].mean() > 240 and a[25:].mean() < 15
+
+
 # -- synthetic data -------------------------------------------------------------
 
 def test_synthetic_deterministic(tmp_path):

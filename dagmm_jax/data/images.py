@@ -6,8 +6,11 @@ A *pattern* is a dict ``{region_name: region}``; a region is a dict with
 boxes, each resized to ``(width, height // n)`` -- the last one takes the
 remainder -- and stacked vertically) and ``filters`` (the region's encoder).
 
-Images are read once with Pillow, converted to grayscale ('L') or RGB, cropped
-and resized (bilinear) for every region and scaled to [0, 1] float32.
+Images are read once with Pillow, turned upright by their EXIF orientation,
+converted to grayscale ('L') or RGB, cropped and resized (bilinear) for every
+region and scaled to [0, 1] float32 by their bit depth: 8-bit images by 255,
+16-bit grayscale PNG/TIFF (common from industrial cameras) by 65535, kept at
+full precision (Pillow's ``convert('L')`` would clip them at 255).
 """
 from __future__ import annotations
 
@@ -17,11 +20,12 @@ import warnings
 from typing import Any, Mapping, NamedTuple, Sequence
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from dagmm_jax.data.download import DataError
 
-IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp')
+IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
+SIXTEEN_BIT_MODES = ('I;16', 'I;16L', 'I;16B', 'I;16N', 'I')   # Pillow's modes of 16-bit grayscale
 REGION_KEYS = ('width', 'height', 'region', 'filters')
 
 Box = tuple[int, int, int, int]
@@ -113,7 +117,7 @@ def get_pattern(patterns: Mapping[str, Any], name: str) -> list[Region]:
 
 
 def list_images(folder: str | os.PathLike) -> list[pathlib.Path]:
-  """Sorted image files (PNG, JPEG, BMP) directly in ``folder``."""
+  """Sorted image files (PNG, JPEG, BMP, TIFF) directly in ``folder``."""
   folder = pathlib.Path(folder)
   if not folder.exists():
     raise DataError(f'image folder {folder} does not exist')
@@ -127,19 +131,37 @@ def list_images(folder: str | os.PathLike) -> list[pathlib.Path]:
 
 
 def read_image(path: str | os.PathLike, channels: int) -> Image.Image:
-  """The image at ``path`` as grayscale (1 channel) or RGB (3 channels)."""
+  """The image at ``path``, upright (EXIF orientation applied), as grayscale
+  (1 channel: mode 'L', or 'F' in [0, 1] for 16-bit images) or RGB (3 channels)."""
   if channels not in (1, 3):
     raise DataError(f'channels must be 1 (grayscale) or 3 (RGB), got {channels!r}')
   try:
     with Image.open(path) as im:
       im.load()
+      im = ImageOps.exif_transpose(im)
+      if im.mode in SIXTEEN_BIT_MODES:
+        return _sixteen_bit(im, channels, path)
       return im.convert('L' if channels == 1 else 'RGB')
   except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
     raise DataError(f'cannot read image {path}: {type(e).__name__}: {e}') from None
 
 
+def _sixteen_bit(im: Image.Image, channels: int, path: str | os.PathLike) -> Image.Image:
+  """A 16-bit grayscale image as mode 'F' scaled by 65535 to [0, 1]."""
+  if channels != 1:
+    raise DataError(f'image {path} is 16-bit grayscale (mode {im.mode}) but config.channels is '
+                    f'{channels}; set --config.channels=1 for these images')
+  a = np.asarray(im, np.float32)
+  if a.min() < 0 or a.max() > 65535:
+    raise DataError(f'image {path}: mode {im.mode} values {a.min():.0f}..{a.max():.0f} are not '
+                    '16-bit (expected 0..65535)')
+  return Image.fromarray(a / 65535.0)   # float32 -> mode 'F'
+
+
 def _to_array(im: Image.Image) -> np.ndarray:
-  a = np.asarray(im, np.float32) / 255.0
+  a = np.asarray(im, np.float32)
+  if im.mode != 'F':   # 'F' (16-bit sources) is already in [0, 1]
+    a = a / 255.0
   return a[..., None] if a.ndim == 2 else a
 
 
