@@ -13,14 +13,11 @@ import pathlib
 
 import jax
 import jax.numpy as jnp
-import matplotlib
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
 
-from dagmm_jax import checkpoint, evaluate, inference  # noqa: E402
-from dagmm_jax.inspection import Inspector  # noqa: E402
-from dagmm_jax.model import build_net  # noqa: E402
+from dagmm_jax import checkpoint, evaluate, figures, inference
+from dagmm_jax.inspection import Inspector
+from dagmm_jax.model import build_net
 
 N_WORST = 8
 
@@ -41,12 +38,6 @@ def pca_2d(z: np.ndarray) -> np.ndarray:
   return np.pad(p, ((0, 0), (0, 2 - p.shape[1])))
 
 
-def _save(fig, path: pathlib.Path) -> None:
-  fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
-
-
 def make_report(inspector: Inspector, test_ok: str | os.PathLike, test_ng: str | os.PathLike,
                 out_dir: str | os.PathLike) -> dict[str, float]:
   """Scores both folders, writes the figures and ``report.md`` to ``out_dir``; returns metrics."""
@@ -63,33 +54,33 @@ def make_report(inspector: Inspector, test_ok: str | os.PathLike, test_ng: str |
              'auprc': evaluate.auprc(labels, e), 'threshold': inspector.threshold,
              'n_ok': int((~labels).sum()), 'n_ng': int(labels.sum())}
 
-  fig, ax = plt.subplots(figsize=(6, 4))
+  fig, ax = figures.subplots(figsize=(6, 4))
   bins = np.histogram_bin_edges(e, bins=30)
   ax.hist(e[~labels], bins=bins, alpha=0.6, label='OK')
   ax.hist(e[labels], bins=bins, alpha=0.6, label='NG')
   ax.axvline(inspector.threshold, color='k', ls='--', label='threshold')
   ax.set_xlabel('energy'), ax.set_ylabel('images'), ax.legend()
-  _save(fig, out / 'energy_hist.png')
+  figures.save(fig, out / 'energy_hist.png')
 
   region = inspector.regions[0].name
   z = embed_z(inspector, region, arrays[region])
   latent = inspector.models[region].config.model.latent_dims
   for fname, pts, xl, yl in [('latent_scatter.png', z[:, [0, latent]], 'z_c[0]', 'relative distance'),
                              ('pca.png', pca_2d(z), 'PC 1', 'PC 2')]:
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig, ax = figures.subplots(figsize=(5, 4))
     ax.scatter(pts[~labels, 0], pts[~labels, 1], s=12, label='OK')
     ax.scatter(pts[labels, 0], pts[labels, 1], s=12, marker='x', label='NG')
     ax.set_xlabel(xl), ax.set_ylabel(yl), ax.set_title(f'region {region!r}'), ax.legend()
-    _save(fig, out / fname)
+    figures.save(fig, out / fname)
 
   worst = np.argsort(-e, kind='stable')[:N_WORST]
-  fig, axes = plt.subplots(1, len(worst), figsize=(2 * len(worst), 2.4), squeeze=False)
+  fig, axes = figures.subplots(1, len(worst), figsize=(2 * len(worst), 2.4), squeeze=False)
   for ax, i in zip(axes[0], worst):
     img = arrays[region][i]
     ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap='gray', vmin=0, vmax=1)
     ax.set_title(f'{"NG" if labels[i] else "OK"} {e[i]:.3g}\n{names[i][:18]}', fontsize=7)
     ax.axis('off')
-  _save(fig, out / 'worst.png')
+  figures.save(fig, out / 'worst.png')
 
   rows = '\n'.join(f'| {k} | {v:.4g} |' if isinstance(v, float) else f'| {k} | {v} |'
                    for k, v in metrics.items())
@@ -99,7 +90,7 @@ def make_report(inspector: Inspector, test_ok: str | os.PathLike, test_ng: str |
 Pattern `{inspector.config.pattern}`, regions {[r.name for r in inspector.regions]}
 (image energy = sum of region energies). OK: `{test_ok}`, NG: `{test_ng}`.
 Threshold: {inspector.threshold:.4g} (percentile {inspector.config.get('threshold_percentile', 99.0)}
-of the training energies).
+of the {'validation' if inspector.config.get('threshold_source', 'train') == 'val' else 'training'} energies).
 
 | metric | value |
 |---|---|

@@ -9,13 +9,10 @@ import pathlib
 import re
 from typing import Any
 
-import matplotlib
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # noqa: E402
-import ml_collections  # noqa: E402
-import numpy as np  # noqa: E402
+import ml_collections
+import numpy as np
 
-from dagmm_jax import checkpoint, grid, regularizers, report  # noqa: E402
+from dagmm_jax import checkpoint, figures, grid, regularizers, report
 
 
 def cell_name(experiment: str, spec: str, dtype: str) -> str:
@@ -99,7 +96,7 @@ def plot_dataset(dataset: str, dtype: str, diags: dict[str, dict[str, np.ndarray
   """Two PNGs for one dataset and dtype: smallest eigenvalue and sorted mixture weights
   over training, one line (median over seeds) per regularizer. Returns the file names."""
   names = []
-  fig, ax = plt.subplots(figsize=(7, 4))
+  fig, ax = figures.subplots(figsize=(7, 4))
   for spec, d in diags.items():
     lo = np.min(d['min_eig'], axis=2)                               # [T, S]
     lo = np.where(np.isfinite(lo) & (lo > 0), lo, np.nan)
@@ -108,12 +105,10 @@ def plot_dataset(dataset: str, dtype: str, diags: dict[str, dict[str, np.ndarray
   ax.set(xlabel='epoch', ylabel='smallest eigenvalue (median of seeds)', yscale='log',
          title=f'{dataset}, {dtype}')
   ax.legend(fontsize=7)
-  fig.tight_layout()
   names.append(f'{dataset}-{dtype}-min_eig.png')
-  fig.savefig(out / names[-1], dpi=100)
-  plt.close(fig)
+  figures.save(fig, out / names[-1])
 
-  fig, axes = plt.subplots(1, len(diags), figsize=(3 * len(diags), 3), sharey=True, squeeze=False)
+  fig, axes = figures.subplots(1, len(diags), figsize=(3 * len(diags), 3), sharey=True, squeeze=False)
   for ax, (spec, d) in zip(axes[0], diags.items()):
     phi = -np.sort(-d['phi'], axis=2)                               # components by weight
     for k in range(phi.shape[2]):
@@ -122,10 +117,8 @@ def plot_dataset(dataset: str, dtype: str, diags: dict[str, dict[str, np.ndarray
   axes[0][0].set_ylabel('sorted weights (median of seeds)')
   axes[0][0].legend(fontsize=7)
   fig.suptitle(f'{dataset}, {dtype}')
-  fig.tight_layout()
   names.append(f'{dataset}-{dtype}-weights.png')
-  fig.savefig(out / names[-1], dpi=100)
-  plt.close(fig)
+  figures.save(fig, out / names[-1])
   return names
 
 

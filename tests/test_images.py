@@ -454,3 +454,11 @@ def test_load_errors(tmp_path):
     DAGMM.load(tmp_path / 'partial')
   with pytest.raises(ModelError, match='not fitted'):
     DAGMM(load_config('kdd')).score_samples(np.zeros((2, 3)))
+
+
+def test_importing_the_plotting_modules_keeps_the_users_matplotlib_backend():
+  code = ('import matplotlib; import dagmm_jax.study, dagmm_jax.images_report; '
+          'print(matplotlib.get_backend())')
+  out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=ROOT,
+                       env={**__import__('os').environ, 'MPLBACKEND': 'svg'}, check=True).stdout
+  assert out.strip() == 'svg'
