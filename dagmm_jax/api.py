@@ -23,6 +23,7 @@ import os
 import pathlib
 import shutil
 import tempfile
+import time
 from typing import Any, Callable
 
 import flax.serialization
@@ -174,6 +175,8 @@ class DAGMM:
         print(f'resuming from the checkpoint at epoch {done} in {workdir}', flush=True)
       self.history_ = [r for r in checkpoint.read_jsonl(log_path) if r['epoch'] <= done]
 
+    started, first_epoch = time.perf_counter(), int(state.epoch)
+
     def on_epoch(epoch, m, seconds, st):
       row = {'epoch': epoch, 'seconds_per_epoch': seconds,
              'images_per_second' if x.ndim == 4 else 'rows_per_second': n / seconds,
@@ -188,6 +191,7 @@ class DAGMM:
         checkpoint.append_jsonl(log_path, row)
       if self.verbose:
         print(' '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}' for k, v in row.items()),
+              f'({train.progress(time.perf_counter() - started, epoch - first_epoch, config.num_epochs - epoch)})',
               flush=True)
 
     state = train.fit(config, state, data, on_epoch=on_epoch, ckpt_mngr=mngr, report_every=val_every)

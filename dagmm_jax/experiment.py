@@ -120,6 +120,7 @@ def _epoch_logger(chunk: int, seeds: list[int], num_epochs: int, log_path: pathl
   extra = {} if restarts == 1 else {'phase': 'restarts', 'restart': list(range(restarts)) * len(seeds)}
   label = 'seeds' if restarts == 1 else f'members ({restarts} per seed)'
   member_seeds = [s for s in seeds for _ in range(restarts)]
+  started = time.perf_counter()
 
   def on_epoch(epoch, m, seconds, st):
     failed = np.asarray(st.failed_step) >= 0
@@ -131,9 +132,10 @@ def _epoch_logger(chunk: int, seeds: list[int], num_epochs: int, log_path: pathl
       ok = ~failed
       ok_mean = lambda v: np.mean(np.asarray(v)[ok]) if ok.any() else np.nan
       logging.info('chunk %d epoch %d/%d  loss %.4f (recon %.4f, energy %.4f, P %.2f)  '
-                   'min eig %.2e  %.3f s/epoch  failed %s %d/%d', chunk, epoch, num_epochs,
+                   'min eig %.2e  %.3f s/epoch  failed %s %d/%d  (%s)', chunk, epoch, num_epochs,
                    ok_mean(m.loss), ok_mean(m.reconstruction), ok_mean(m.energy),
-                   ok_mean(m.penalty), np.min(m.min_eig), seconds, label, failed.sum(), len(failed))
+                   ok_mean(m.penalty), np.min(m.min_eig), seconds, label, failed.sum(), len(failed),
+                   train.progress(time.perf_counter() - started, epoch - start_epoch, num_epochs - epoch))
     logged[0] = epoch
 
   return on_epoch

@@ -262,3 +262,10 @@ def fit(config: ml_collections.ConfigDict, state: TrainState, data: TrainData,
     if ckpt_mngr is not None and (epoch % every == 0 or epoch == total):
       checkpoint.save(ckpt_mngr, epoch, state)
   return state
+
+
+def progress(elapsed_s: float, epochs_done: int, epochs_left: int) -> str:
+  """'elapsed 2.0 min, ETA 6.0 min': time so far and, at the pace so far, to the end."""
+  minutes = lambda s: f'{s / 60:.1f} min' if s < 3600 else f'{s / 3600:.1f} h'
+  eta = minutes(elapsed_s / epochs_done * epochs_left) if epochs_done > 0 else '?'
+  return f'elapsed {minutes(elapsed_s)}, ETA {eta}'

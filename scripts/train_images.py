@@ -13,6 +13,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
+from dagmm_jax import cli  # noqa: E402
 from dagmm_jax.inspection import Inspector  # noqa: E402
 
 CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file.')
@@ -24,6 +25,7 @@ WORKDIR = flags.DEFINE_string('workdir', None, 'Output folder for the models.')
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  cli.setup_logging()   # without orbax's INFO line at every checkpoint
   inspector = Inspector.from_config(CONFIG.value).fit(TRAIN.value, VAL.value, verbose=True,
                                                       workdir=WORKDIR.value)
   inspector.save(WORKDIR.value)

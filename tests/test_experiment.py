@@ -62,3 +62,9 @@ def test_interrupted_run_resumes_to_the_same_results(tmp_path, monkeypatch):
   monkeypatch.setattr(train, 'fit', lambda *a, **k: pytest.fail('retrained a finished chunk'))
   again = experiment.train_and_evaluate(_config(), str(tmp_path / 'b'))
   assert again['runs'] == resumed['runs']
+
+
+def test_progress_gives_elapsed_time_and_eta_at_the_pace_so_far():
+  assert train.progress(120.0, 10, 30) == 'elapsed 2.0 min, ETA 6.0 min'
+  assert train.progress(7200.0, 1, 1) == 'elapsed 2.0 h, ETA 2.0 h'
+  assert train.progress(5.0, 0, 10) == 'elapsed 0.1 min, ETA ?'
