@@ -53,3 +53,30 @@ def evaluate_scores(labels: np.ndarray, scores: np.ndarray, k: int) -> dict[str,
   p, r, f1 = precision_recall_f1(labels, pred)
   return {'precision': p, 'recall': r, 'f1': f1, 'auroc': auroc(labels, scores),
           'auprc': auprc(labels, scores), 'threshold': threshold}
+
+
+def threshold_for(labels: np.ndarray, scores: np.ndarray, target_recall: float | None = None,
+                  max_fpr: float | None = None) -> float:
+  """A decision threshold (anomaly: ``score > threshold``) chosen on labelled data.
+
+  ``target_recall``: the highest threshold that flags at least that share of the
+  anomalies (placed halfway to the next lower score, for some margin).
+  ``max_fpr``: the lowest threshold that flags at most that share of the normal
+  samples. Give exactly one.
+  """
+  labels, scores = np.asarray(labels, bool), np.asarray(scores, float)
+  if (target_recall is None) == (max_fpr is None):
+    raise ValueError('give exactly one of target_recall and max_fpr')
+  if not np.all(np.isfinite(scores)):
+    raise ValueError('scores must be finite to choose a threshold')
+  if target_recall is not None:
+    if not 0 < target_recall <= 1 or not labels.any():
+      raise ValueError(f'target_recall must be in (0, 1] with anomalies present, got {target_recall}')
+    pos = np.sort(scores[labels])[::-1]
+    kth = pos[int(np.ceil(target_recall * pos.size - 1e-9)) - 1]   # the k-th highest anomaly
+    below = scores[scores < kth]
+    return float((kth + below.max()) / 2) if below.size else float(np.nextafter(kth, -np.inf))
+  if not 0 <= max_fpr < 1 or labels.all():
+    raise ValueError(f'max_fpr must be in [0, 1) with normal samples present, got {max_fpr}')
+  neg = np.sort(scores[~labels])[::-1]
+  return float(neg[int(np.floor(max_fpr * neg.size + 1e-9))])

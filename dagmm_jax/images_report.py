@@ -39,8 +39,13 @@ def pca_2d(z: np.ndarray) -> np.ndarray:
 
 
 def make_report(inspector: Inspector, test_ok: str | os.PathLike, test_ng: str | os.PathLike,
-                out_dir: str | os.PathLike) -> dict[str, float]:
-  """Scores both folders, writes the figures and ``report.md`` to ``out_dir``; returns metrics."""
+                out_dir: str | os.PathLike, target_recall: float | None = None,
+                max_fpr: float | None = None) -> dict[str, float]:
+  """Scores both folders, writes the figures and ``report.md`` to ``out_dir``; returns metrics.
+
+  With ``target_recall`` or ``max_fpr`` the inspector's threshold is replaced by the
+  one that reaches it on these folders (``evaluate.threshold_for``) before the
+  metrics are taken; the caller may then save it with the model."""
   out = pathlib.Path(out_dir)
   out.mkdir(parents=True, exist_ok=True)
   ok_set, ng_set = inspector.load_images(test_ok), inspector.load_images(test_ng)
@@ -49,9 +54,17 @@ def make_report(inspector: Inspector, test_ok: str | os.PathLike, test_ng: str |
   scores = inspector.score_arrays(arrays, names)
   labels = np.r_[np.zeros(len(ok_set.names)), np.ones(len(ng_set.names))].astype(bool)
   e = scores.energies
-  p, r, f1 = evaluate.precision_recall_f1(labels, scores.is_anomaly)
+  source = (f"percentile {inspector.config.get('threshold_percentile', 99.0)} of the "
+            f"{'validation' if inspector.config.get('threshold_source', 'train') == 'val' else 'training'} energies")
+  if target_recall is not None or max_fpr is not None:
+    inspector.threshold = evaluate.threshold_for(labels, e, target_recall, max_fpr)
+    source = (f'chosen on these test folders for recall >= {target_recall}' if target_recall is not None
+              else f'chosen on these test folders for false-positive rate <= {max_fpr}')
+  p, r, f1 = evaluate.precision_recall_f1(labels, e > inspector.threshold)
+  fpr = float(np.mean(e[~labels] > inspector.threshold))
   metrics = {'precision': p, 'recall': r, 'f1': f1, 'auroc': evaluate.auroc(labels, e),
-             'auprc': evaluate.auprc(labels, e), 'threshold': inspector.threshold,
+             'auprc': evaluate.auprc(labels, e), 'false_positive_rate': fpr,
+             'threshold': inspector.threshold,
              'n_ok': int((~labels).sum()), 'n_ng': int(labels.sum())}
 
   fig, ax = figures.subplots(figsize=(6, 4))
@@ -89,8 +102,7 @@ def make_report(inspector: Inspector, test_ok: str | os.PathLike, test_ng: str |
 
 Pattern `{inspector.config.pattern}`, regions {[r.name for r in inspector.regions]}
 (image energy = sum of region energies). OK: `{test_ok}`, NG: `{test_ng}`.
-Threshold: {inspector.threshold:.4g} (percentile {inspector.config.get('threshold_percentile', 99.0)}
-of the {'validation' if inspector.config.get('threshold_source', 'train') == 'val' else 'training'} energies).
+Threshold: {inspector.threshold:.4g} ({source}).
 
 | metric | value |
 |---|---|

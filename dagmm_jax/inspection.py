@@ -104,7 +104,12 @@ class Inspector:
     for name, m in self.models.items():
       m.save(workdir / 'regions' / name)
     checkpoint.write_json(workdir / 'metrics.json', self.metrics_log())
-    checkpoint.write_json(workdir / 'inspector.json', {
+    self.save_threshold(workdir)
+
+  def save_threshold(self, workdir: str | os.PathLike) -> None:
+    """(Re)writes ``inspector.json`` (config, regions, threshold) atomically; the
+    region models already saved in ``workdir`` stay as they are."""
+    checkpoint.write_json(pathlib.Path(workdir) / 'inspector.json', {
         'format_version': FORMAT_VERSION, 'config': json.loads(self.config.to_json()),
         'regions': [r.name for r in self.regions], 'threshold': self.threshold})
 

@@ -31,3 +31,23 @@ def test_auprc_by_hand_and_bounds():
   assert evaluate.auprc(np.array([1, 1, 0]), np.array([3., 2., 1.])) == pytest.approx(1.0)
   # All scores tied: one threshold, precision = prevalence.
   assert evaluate.auprc(np.array([1, 0, 0, 0]), np.zeros(4)) == pytest.approx(0.25)
+
+
+def test_threshold_for_reaches_the_asked_recall_or_false_positive_rate():
+  rng = np.random.default_rng(0)
+  labels = np.r_[np.zeros(200, bool), np.ones(50, bool)]
+  scores = np.r_[rng.normal(0, 1, 200), rng.normal(2, 1, 50)]
+  for r in (0.5, 0.8, 0.9, 1.0):
+    t = evaluate.threshold_for(labels, scores, target_recall=r)
+    recall = np.mean(scores[labels] > t)
+    assert recall >= r
+    # the highest such threshold: the next anomaly down would drop below r
+    assert np.mean(scores[labels] > np.sort(scores[labels])[::-1][int(np.ceil(r * 50)) - 1]) < r
+  for f in (0.0, 0.01, 0.1, 0.5):
+    t = evaluate.threshold_for(labels, scores, max_fpr=f)
+    assert np.mean(scores[~labels] > t) <= f
+    assert np.mean(scores[~labels] >= t) > f    # lowering it any further exceeds f
+  with pytest.raises(ValueError, match='exactly one'):
+    evaluate.threshold_for(labels, scores)
+  with pytest.raises(ValueError, match='target_recall must be'):
+    evaluate.threshold_for(labels, scores, target_recall=0.0)

@@ -338,6 +338,22 @@ def test_report(trained, tmp_path):
   assert metrics['auroc'] == pytest.approx(_auroc(inspector, folders))   # the report's figure is the scorer's
 
 
+def test_report_threshold_for_a_target_recall_is_stored_with_the_model(trained, tmp_path):
+  import shutil
+  folders, _, workdir = trained
+  shutil.copytree(workdir, tmp_path / 'model')
+  inspector = Inspector.load(tmp_path / 'model')
+  metrics = images_report.make_report(inspector, folders['test_ok'], folders['test_ng'],
+                                      tmp_path / 'report', target_recall=0.9)
+  assert metrics['recall'] >= 0.9 and metrics['threshold'] == inspector.threshold
+  assert 'for recall >= 0.9' in (tmp_path / 'report' / 'report.md').read_text()
+  inspector.save_threshold(tmp_path / 'model')
+  assert Inspector.load(tmp_path / 'model').threshold == inspector.threshold
+  metrics = images_report.make_report(inspector, folders['test_ok'], folders['test_ng'],
+                                      tmp_path / 'report', max_fpr=0.0)
+  assert metrics['false_positive_rate'] == 0.0
+
+
 def test_score_script(trained, tmp_path):
   folders, inspector, workdir = trained
   out = tmp_path / 'scores.csv'
