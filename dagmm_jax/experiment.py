@@ -20,7 +20,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from dagmm_jax import (checkpoint, cpu, evaluate, inference, regularizers, report, sharding, train,
+from dagmm_jax import (checkpoint, cpu, evaluate, inference, plots, regularizers, report, sharding, train,
                        workers)
 from dagmm_jax import restarts as restarts_lib
 from dagmm_jax.data import Dataset, fit_scaler, load_dataset, make_split, prepare_dataset
@@ -349,5 +349,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
              'devices': [str(d) for d in jax.devices()], 'processes': processes,
              'runs': runs, 'summary': summarize(runs)}
   checkpoint.write_json(workdir / 'results.json', results)
-  checkpoint.write_text(workdir / 'results.md', report.results_markdown(results))
+  pictures = plots.write_run_plots(workdir, results)
+  checkpoint.write_text(workdir / 'results.md', report.results_markdown(results) + ''.join(
+      f'\n![{name[:-4]}]({name})\n' for name in pictures))
   return results

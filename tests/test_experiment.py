@@ -34,6 +34,11 @@ def test_results_files_are_complete(tmp_path):
   assert 'untrained baseline' in md and '0.4782' in md      # the paper's Thyroid F1
   lines = (tmp_path / 'metrics.jsonl').read_text().splitlines()
   assert len(lines) == 4 and json.loads(lines[-1])['epoch'] == 4
+  # The pictures beside results.md (issue 16), linked from it, non-empty PNGs.
+  for name in ('metrics.png', 'training_curves.png'):
+    data = (tmp_path / name).read_bytes()
+    assert data[:8] == b'\x89PNG\r\n\x1a\n' and len(data) > 5000
+    assert f']({name})' in md
 
 
 def test_interrupted_run_resumes_to_the_same_results(tmp_path, monkeypatch):

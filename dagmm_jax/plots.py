@@ -1,0 +1,80 @@
+"""Pictures of a reproduction, written beside its ``results.md``: per-seed F1 and
+AUPRC (trained vs untrained, the paper's F1 drawn in) and the training curves of
+the loss terms per seed from ``metrics.jsonl`` (failed seeds in red)."""
+import pathlib
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from dagmm_jax import checkpoint, figures, report
+
+TERMS = ('reconstruction', 'energy', 'penalty')
+COLORS = ('C0', 'C1', 'C2', 'C4', 'C5')   # red (C3) marks failed seeds
+
+
+def _scorers(results: dict[str, Any]) -> list[tuple[str, list[dict]]]:
+  """``[(label, per-seed metric dicts)]``: trained, then the restart rows, then untrained."""
+  runs = sorted(results['runs'], key=lambda r: r['seed'])
+  out = [('trained' if results['config'].get('restarts', 1) == 1 else 'best of R', runs)]
+  if runs and all('ensemble' in r for r in runs):
+    out += [('ensemble', [r['ensemble'] for r in runs]), ('restart 0', [r['members'][0] for r in runs])]
+  return out + [('untrained', [r['untrained'] for r in runs])]
+
+
+def metric_strips(results: dict[str, Any], path: pathlib.Path) -> None:
+  """Per-seed F1 and AUPRC as strips, one per scorer; failed seeds drawn at 0 as red x;
+  the mean as a bar; the paper's F1 as a dashed line (paper protocol)."""
+  fig, axes = figures.subplots(1, 2, figsize=(9, 3.6))
+  rng = np.random.default_rng(0)
+  scorers = _scorers(results)
+  for ax, metric in zip(axes, ('f1', 'auprc')):
+    for i, (label, rows) in enumerate(scorers):
+      ok = np.asarray([r[metric] for r in rows if not r['failed']], float)
+      n_failed = sum(r['failed'] for r in rows)
+      ax.scatter(i + rng.uniform(-0.15, 0.15, ok.size), ok, s=14, alpha=0.8, color=COLORS[i % len(COLORS)])
+      if n_failed:
+        ax.scatter(i + rng.uniform(-0.15, 0.15, n_failed), np.zeros(n_failed), s=20, c='red', marker='x')
+      if ok.size:
+        ax.hlines(ok.mean(), i - 0.3, i + 0.3, colors='k')
+    paper = report.PAPER_TABLE2.get(results['dataset'])
+    if metric == 'f1' and paper and results['protocol'] == 'paper':
+      ax.axhline(paper[2], color='gray', ls='--', label=f'paper {paper[2]:.4f}')
+      ax.legend(fontsize=7, loc='lower right')
+    ax.set_xticks(range(len(scorers)), [s for s, _ in scorers], fontsize=8)
+    ax.set(ylabel=metric.upper(), ylim=(-0.03, 1.03))
+  fig.suptitle(f"{results['dataset']} ({results['protocol']} protocol), {len(results['runs'])} seeds")
+  figures.save(fig, path)
+
+
+def training_curves(log_path: pathlib.Path, failed_seeds: set[int], path: pathlib.Path) -> None:
+  """The loss terms over epochs, one thin line per seed (and restart), failed seeds red."""
+  series = defaultdict(lambda: defaultdict(list))   # (seed, restart) -> term -> [(epoch, value)]
+  for r in checkpoint.read_jsonl(log_path, key=('chunk', 'epoch')):
+    restarts = r.get('restart', [0] * len(r['seeds']))
+    failed = r.get('failed', [False] * len(r['seeds']))
+    for i, (seed, restart) in enumerate(zip(r['seeds'], restarts)):
+      if failed[i]:   # the state stopped at its last finite step; nothing to draw after it
+        continue
+      for term in TERMS:
+        series[seed, restart][term].append((r['epoch'], r[term][i]))
+  fig, axes = figures.subplots(1, len(TERMS), figsize=(12, 3.4))
+  for ax, term in zip(axes, TERMS):
+    for (seed, _), terms in sorted(series.items()):
+      e, v = np.asarray(terms[term], float).T
+      bad = seed in failed_seeds
+      ax.plot(e, v, lw=1.2 if bad else 0.6, alpha=0.9 if bad else 0.4, color='red' if bad else 'C0')
+    ax.set(xlabel='epoch', title=term, yscale='symlog' if term == 'energy' else 'log')
+  figures.save(fig, path)
+
+
+def write_run_plots(workdir: pathlib.Path, results: dict[str, Any]) -> list[str]:
+  """Both pictures into ``workdir``; returns their file names."""
+  workdir = pathlib.Path(workdir)
+  metric_strips(results, workdir / 'metrics.png')
+  names = ['metrics.png']
+  if (workdir / 'metrics.jsonl').exists():
+    failed = {r['seed'] for r in results['runs'] if r['failed']}
+    training_curves(workdir / 'metrics.jsonl', failed, workdir / 'training_curves.png')
+    names.append('training_curves.png')
+  return names
