@@ -6,7 +6,7 @@ from typing import Any
 import ml_collections
 import numpy as np
 
-from dagmm_jax import checkpoint, grid, report
+from dagmm_jax import checkpoint, evaluate, grid, report
 
 
 def cells(study: ml_collections.ConfigDict, quick: bool = False) -> dict[str, ml_collections.ConfigDict]:
@@ -27,14 +27,7 @@ def cells(study: ml_collections.ConfigDict, quick: bool = False) -> dict[str, ml
 
 def seed_f1(results: dict[str, Any]) -> np.ndarray:
   """Per-seed F1 in seed order, a failed seed as 0 (the rule's convention)."""
-  runs = sorted(results['runs'], key=lambda r: r['seed'])
-  return np.asarray([0.0 if r['failed'] else r['f1'] for r in runs], float)
-
-
-def paired(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-  """Mean and standard error of the per-seed difference ``a - b``."""
-  d = a - b
-  return float(d.mean()), float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else float('nan')
+  return evaluate.f1_failed_as_zero(sorted(results['runs'], key=lambda r: r['seed']))
 
 
 def decide(study: ml_collections.ConfigDict, results: dict[str, dict[str, Any]]) -> list[str]:
@@ -49,7 +42,7 @@ def decide(study: ml_collections.ConfigDict, results: dict[str, dict[str, Any]])
     for s in settings:
       other = results.get(f'{name}-{s}')
       if base is not None and other is not None:
-        diffs[name, s] = paired(seed_f1(other), seed_f1(base))
+        diffs[name, s] = evaluate.paired(seed_f1(other), seed_f1(base))
   for s in study.model_choices:
     per = [diffs.get((n, s)) for n in study.experiments]
     if any(p is None for p in per):
@@ -89,7 +82,7 @@ def ablation_markdown(study: ml_collections.ConfigDict, results: dict[str, dict[
     f1 = seed_f1(res)
     ok = [r['f1'] for r in res['runs'] if not r['failed']]
     base = results.get(cell.rsplit('-', 1)[0] + '-default')
-    vs = '—' if base is None or base is res else '{:+.4f} ± {:.4f}'.format(*paired(f1, seed_f1(base)))
+    vs = '—' if base is None or base is res else '{:+.4f} ± {:.4f}'.format(*evaluate.paired(f1, seed_f1(base)))
     paper = report.PAPER_TABLE2.get(res['dataset'], (None,) * 3)[2]
     above = f"{sum(v >= paper for v in ok)}/{len(f1)}" if paper else '—'
     u = res['summary']['untrained']['f1']

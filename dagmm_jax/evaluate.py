@@ -80,3 +80,15 @@ def threshold_for(labels: np.ndarray, scores: np.ndarray, target_recall: float |
     raise ValueError(f'max_fpr must be in [0, 1) with normal samples present, got {max_fpr}')
   neg = np.sort(scores[~labels])[::-1]
   return float(neg[int(np.floor(max_fpr * neg.size + 1e-9))])
+
+
+def f1_failed_as_zero(rows: list[dict]) -> np.ndarray:
+  """Per-row F1 (a seed, a restart member or an ensemble), a failed row as 0: how
+  means that never drop a failure count them."""
+  return np.asarray([0.0 if r['failed'] else r['f1'] for r in rows], float)
+
+
+def paired(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+  """Mean and standard error of the per-seed difference ``a - b``."""
+  d = np.asarray(a, float) - np.asarray(b, float)
+  return float(d.mean()), float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else float('nan')

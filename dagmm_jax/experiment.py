@@ -272,7 +272,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
       vals = np.asarray([r[m] for r in ok], float)
       out[m] = {'mean': float(vals.mean()) if ok else None, 'std': float(vals.std()) if ok else None}
     # Failed seeds are never dropped silently: the F1 mean with each failed seed as 0.
-    out['f1_failed_as_zero'] = float(np.mean([0.0 if r['failed'] else r['f1'] for r in rows])) if rows else None
+    out['f1_failed_as_zero'] = float(np.mean(evaluate.f1_failed_as_zero(rows))) if rows else None
     return out
   out = {'trained': stats(runs), 'untrained': stats([r['untrained'] for r in runs])}
   if runs and all('ensemble' in r for r in runs):

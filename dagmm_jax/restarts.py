@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dagmm_jax import train
+from dagmm_jax import evaluate, train
 
 
 def repeat_members(tree: Any, restarts: int) -> Any:
@@ -81,14 +81,13 @@ def scorer_decision(results: dict[str, dict], missing: int = 0) -> list[str]:
   means = {'best-of-R': [], 'ensemble': []}
   for name, res in cells.items():
     runs = sorted(res['runs'], key=lambda r: r['seed'])
-    best = np.asarray([0.0 if r['failed'] else r['f1'] for r in runs])
-    ens = np.asarray([0.0 if r['ensemble']['failed'] else r['ensemble']['f1'] for r in runs])
-    d = ens - best
-    se = d.std(ddof=1) / np.sqrt(d.size) if d.size > 1 else float('nan')
+    best = evaluate.f1_failed_as_zero(runs)
+    ens = evaluate.f1_failed_as_zero([r['ensemble'] for r in runs])
+    diff, se = evaluate.paired(ens, best)
     means['best-of-R'].append(best.mean())
     means['ensemble'].append(ens.mean())
     lines.append(f'- {name}: best-of-R {best.mean():.4f}, ensemble {ens.mean():.4f} '
-                 f'(ensemble - best {d.mean():+.4f} ± {se:.4f} se, {d.size} seeds)')
+                 f'(ensemble - best {diff:+.4f} ± {se:.4f} se, {len(runs)} seeds)')
   b, e = float(np.mean(means['best-of-R'])), float(np.mean(means['ensemble']))
   verdict = ('ensemble' if e > b else 'best-of-R') if not missing else \
       f'not decided: {missing} cell(s) not finished'
