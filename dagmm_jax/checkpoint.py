@@ -33,6 +33,16 @@ def restore_latest(mngr: ocp.CheckpointManager, like: Any) -> Any | None:
   return type(like)(**restored) if hasattr(like, '_fields') else restored
 
 
+def restore_saved(directory: str | os.PathLike, step: int | None = None) -> Any:
+  """The tree saved at ``step`` (default: the latest) of ``directory`` as host
+  NumPy arrays in its saved structure (no template needed: for reading results)."""
+  mngr = ocp.CheckpointManager(pathlib.Path(directory).absolute())
+  step = mngr.latest_step() if step is None else step
+  if step is None or step not in mngr.all_steps():
+    raise FileNotFoundError(f'no checkpoint at step {step} in {directory} (steps: {list(mngr.all_steps())})')
+  return mngr.restore(step, args=ocp.args.StandardRestore())
+
+
 def _as_dict(tree: Any) -> Any:
   return tree._asdict() if hasattr(tree, '_fields') else tree
 

@@ -20,8 +20,8 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from dagmm_jax import (checkpoint, cpu, evaluate, inference, plots, regularizers, report, sharding, train,
-                       workers)
+from dagmm_jax import (checkpoint, cpu, evaluate, gmm, inference, plots, regularizers, report, sharding,
+                       train, workers)
 from dagmm_jax import restarts as restarts_lib
 from dagmm_jax.data import Dataset, fit_scaler, load_dataset, make_split, prepare_dataset
 from dagmm_jax.model import build_net
@@ -281,6 +281,62 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
   return out
 
 
+def seed_test_view(config: ml_collections.ConfigDict, data: Dataset, workdir: pathlib.Path, seed: int,
+                   chunk: int, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """``(z [n_test, latent + 2], energies [n_test], labels [n_test])`` of one seed's
+  test rows under its final networks and GMM, as saved at position ``index`` of
+  ``workdir/final/chunk_<chunk>`` (the energies the run was evaluated on)."""
+  saved = checkpoint.restore_saved(workdir / 'final' / f'chunk_{chunk}')
+  dtype = jnp.dtype(config.dtype)
+  pick = lambda a: jnp.asarray(a[index], dtype)
+  split = make_split(data.y, config.protocol, seed, config.max_anomalies or None)
+  scaler = fit_scaler(data.x[split.train_idx], config.scaling, config.get('constant_columns', 'shift'))
+  z, _ = inference.embed(build_net(config), jax.tree_util.tree_map(pick, saved['params']),
+                         jnp.asarray(data.x, dtype), jnp.asarray(split.test_idx),
+                         jnp.asarray(scaler.shift, dtype), jnp.asarray(scaler.scale, dtype))
+  energies = gmm.energy(z, gmm.GMMParams(**jax.tree_util.tree_map(pick, saved['gmm'])))
+  return np.asarray(z), np.asarray(energies), data.y[split.test_idx]
+
+
+def _latent_pictures(config: ml_collections.ConfigDict, workdir: pathlib.Path, runs: list[dict],
+                     chunks: list[tuple[int, list[int]]], data: Dataset | None) -> list[tuple[str, str]]:
+  """The paper's Figure 3 (test rows in z space) and the energy histogram of the
+  seed with the median trained F1; ``[(file, caption)]``, none when no seed
+  finished or its final state was not saved."""
+  ok = sorted((r for r in runs if not r['failed']), key=lambda r: (r['f1'], r['seed']))
+  if not ok:
+    return []
+  run = ok[(len(ok) - 1) // 2]
+  chunk, index = next((c, s.index(run['seed'])) for c, s in chunks if run['seed'] in s)
+  if not (workdir / 'final' / f'chunk_{chunk}').is_dir():
+    return []
+  z, energies, labels = seed_test_view(config, data or _load(config), workdir, run['seed'], chunk, index)
+  title = f"{config.dataset}, seed {run['seed']} (median F1 {run['f1']:.3f} of {len(ok)} seeds)"
+  plots.latent_space(z, labels, int(config.model.latent_dims), title, workdir / 'latent_space.png')
+  plots.energy_histogram(energies, labels, run['threshold'], title, workdir / 'energy_hist.png')
+  caption = (f"Seed {run['seed']}, the trained seed with the median F1 ({run['f1']:.4f}): its test rows "
+             'in the space the estimation network sees (first code dimension, relative Euclidean '
+             "distance, cosine similarity; the paper's Figure 3), and their energies with the top-k "
+             f"threshold {run['threshold']:.4g}.")
+  return [('latent_space.png', caption), ('energy_hist.png', '')]
+
+
+def _wall_time(workdir: pathlib.Path, records: list[dict], started_at: float, ran: bool) -> float:
+  """Seconds the run took: the union of the time spans of its chunks (parallel
+  chunks overlap, a resumed run adds its earlier sessions) and of this call.
+  A call that ran nothing keeps the recorded figure. Chunk records written
+  before ``finished_at`` existed count their wall time in full."""
+  if not ran and (workdir / 'results.json').exists():
+    return json.loads((workdir / 'results.json').read_text())['wall_time_s']
+  spans = [(r['finished_at'] - r['wall_time_s'], r['finished_at']) for r in records if 'finished_at' in r]
+  spans = sorted(spans + [(started_at, time.time())])
+  total, end = sum(r['wall_time_s'] for r in records if 'finished_at' not in r), -np.inf
+  for lo, hi in spans:
+    total += max(0.0, hi - max(lo, end))
+    end = max(end, hi)
+  return total
+
+
 def _chunk_path(workdir: pathlib.Path, chunk: int) -> pathlib.Path:
   return workdir / 'chunks' / f'chunk_{chunk}.json'
 
@@ -303,6 +359,7 @@ def run_and_record_chunk(config: ml_collections.ConfigDict, workdir: pathlib.Pat
   runs = run_chunk(config, data if data is not None else _load(config), seeds, workdir, chunk)
   checkpoint.write_json(_chunk_path(workdir, chunk),
                         {'seeds': seeds, 'runs': runs, 'wall_time_s': time.perf_counter() - t0,
+                         'finished_at': time.time(),
                          'peak_host_memory_gib': cpu.peak_host_memory_gib()})
 
 
@@ -319,22 +376,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   workers.core_groups(processes)   # a clear error for a process count this machine cannot pin
   workdir = pathlib.Path(workdir)
   checkpoint.claim_workdir(workdir, config.to_dict())
-  start = time.perf_counter()
   seeds = list(range(config.seed, config.seed + config.num_seeds))
   size = config.seed_chunk or -(-len(seeds) // processes)
   chunks = [(i, seeds[lo:lo + size]) for i, lo in enumerate(range(0, len(seeds), size))]
-  done, previous_wall = {}, 0.0
+  done = {}
+  started_at = time.time()
   for chunk, chunk_seeds in chunks:
     path = _chunk_path(workdir, chunk)
     if path.exists() and (rec := json.loads(path.read_text()))['seeds'] == chunk_seeds:
       logging.info('chunk %d (seeds %s) already done, reusing %s', chunk, chunk_seeds, path)
       done[chunk] = rec
-      previous_wall += rec['wall_time_s']
   pending = [c for c in chunks if c[0] not in done]
   if processes > 1 and pending:
     prepare_dataset(config.dataset)   # once, here: the workers would race to write it
     workers.run_chunks(workdir, pending, processes)
-  elif pending:
+  data = None
+  if pending and processes == 1:
     data = _load(config)
     for chunk, chunk_seeds in pending:
       run_and_record_chunk(config, workdir, chunk, chunk_seeds, data)
@@ -344,12 +401,27 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   workers_gib = sum(rec.get('peak_host_memory_gib', 0.0) for rec in records) if processes > 1 else 0.0
   results = {'dataset': config.dataset, 'protocol': config.protocol,
              'config': config.to_dict(), 'seeds': seeds,
-             'wall_time_s': time.perf_counter() - start + previous_wall,
+             'wall_time_s': _wall_time(workdir, records, started_at, bool(pending)),
              'peak_host_memory_gib': cpu.peak_host_memory_gib() + workers_gib,
              'devices': [str(d) for d in jax.devices()], 'processes': processes,
              'runs': runs, 'summary': summarize(runs)}
   checkpoint.write_json(workdir / 'results.json', results)
-  pictures = plots.write_run_plots(workdir, results)
-  checkpoint.write_text(workdir / 'results.md', report.results_markdown(results) + ''.join(
-      f'\n![{name[:-4]}]({name})\n' for name in pictures))
+  write_report(workdir, chunks, data)
   return results
+
+
+def write_report(workdir: str | pathlib.Path, chunks: list[tuple[int, list[int]]] | None = None,
+                 data: Dataset | None = None) -> None:
+  """``results.md`` and its pictures from a finished run's ``results.json`` (and its
+  ``final/`` states), e.g. to redraw a run made before a picture existed."""
+  workdir = pathlib.Path(workdir)
+  results = json.loads((workdir / 'results.json').read_text())
+  config = ml_collections.ConfigDict(results['config'])
+  if chunks is None:
+    chunks = [(int(p.stem.split('_')[1]), json.loads(p.read_text())['seeds'])
+              for p in sorted((workdir / 'chunks').glob('chunk_[0-9]*.json'))]
+  pictures = [(name, '') for name in plots.write_run_plots(workdir, results)]
+  pictures += _latent_pictures(config, workdir, results['runs'], chunks, data)
+  checkpoint.write_text(workdir / 'results.md', report.results_markdown(results) + ''.join(
+      f'\n{caption}\n\n![{name[:-4]}]({name})\n' if caption else f'\n![{name[:-4]}]({name})\n'
+      for name, caption in pictures))

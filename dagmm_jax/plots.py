@@ -78,3 +78,50 @@ def write_run_plots(workdir: pathlib.Path, results: dict[str, Any]) -> list[str]
     training_curves(workdir / 'metrics.jsonl', failed, workdir / 'training_curves.png')
     names.append('training_curves.png')
   return names
+
+
+def _sample(labels: np.ndarray, max_per_class: int, seed: int = 0) -> np.ndarray:
+  """Indices of at most ``max_per_class`` rows of each label (fixed draw)."""
+  rng = np.random.default_rng(seed)
+  out = []
+  for value in (False, True):
+    idx = np.flatnonzero(labels.astype(bool) == value)
+    out.append(rng.choice(idx, max_per_class, replace=False) if idx.size > max_per_class else idx)
+  return np.concatenate(out)
+
+
+def latent_space(z: np.ndarray, labels: np.ndarray, latent_dims: int, title: str,
+                 path: pathlib.Path, max_per_class: int = 3000) -> None:
+  """The paper's Figure 3: test rows at (first code dimension, relative Euclidean
+  distance, cosine similarity), normal vs anomalous (a fixed sample of each)."""
+  idx = _sample(labels, max_per_class)
+  pts, lab = z[idx][:, [0, latent_dims, latent_dims + 1]], labels[idx].astype(bool)
+  fig = figures.Figure(figsize=(6.4, 5.2))
+  ax = fig.add_subplot(projection='3d')
+  for mask, name, style in ((~lab, 'normal', dict(c='C0', marker='o')), (lab, 'anomalous', dict(c='C3', marker='^'))):
+    ax.scatter(*pts[mask].T, s=4, alpha=0.5, label=f'{name} ({int(mask.sum())} shown)', **style)
+  ax.set(xlabel='z_c[0] (encoded)', ylabel='relative Euclidean distance', zlabel='cosine similarity')
+  ax.set_title(title, fontsize=9)
+  ax.legend(fontsize=7, loc='upper left')
+  figures.save(fig, path)
+
+
+def energy_histogram(energies: np.ndarray, labels: np.ndarray, threshold: float, title: str,
+                     path: pathlib.Path) -> None:
+  """Energies of normal and anomalous test rows and the decision threshold. Energies
+  span orders of magnitude (KDDCUP: -10 to 5,000), so the axis is symmetric-log
+  with bins even on it; counts are on a log axis; the outer 0.1% on each side are
+  gathered into the end bins."""
+  lab = labels.astype(bool)
+  lo, hi = np.percentile(energies, [0.1, 99.9])
+  bins = np.sinh(np.linspace(np.arcsinh(min(lo, threshold)), np.arcsinh(max(hi, threshold)), 60))
+  clipped = np.clip(energies, bins[0], bins[-1])
+  fig, ax = figures.subplots(figsize=(6.4, 3.6))
+  ax.hist(clipped[~lab], bins=bins, alpha=0.6, color='C0', label=f'normal ({int((~lab).sum())})')
+  ax.hist(clipped[lab], bins=bins, alpha=0.6, color='C3', label=f'anomalous ({int(lab.sum())})')
+  ax.axvline(threshold, color='k', ls='--', label=f'threshold {threshold:.3g}')
+  ax.set_xscale('symlog', linthresh=1.0)
+  ax.set(xlabel='sample energy (symmetric log)', ylabel='test rows', yscale='log', xlim=(bins[0], bins[-1]))
+  ax.set_title(title, fontsize=9)
+  ax.legend(fontsize=7)
+  figures.save(fig, path)

@@ -1,10 +1,11 @@
 """train_and_evaluate end to end on a real (small) data set: results files and resume."""
 import json
+import time
 
 import numpy as np
 import pytest
 
-from dagmm_jax import experiment, train
+from dagmm_jax import evaluate, experiment, train
 from helpers import load_config
 
 
@@ -35,10 +36,26 @@ def test_results_files_are_complete(tmp_path):
   lines = (tmp_path / 'metrics.jsonl').read_text().splitlines()
   assert len(lines) == 4 and json.loads(lines[-1])['epoch'] == 4
   # The pictures beside results.md (issue 16), linked from it, non-empty PNGs.
-  for name in ('metrics.png', 'training_curves.png'):
+  for name in ('metrics.png', 'training_curves.png', 'latent_space.png', 'energy_hist.png'):
     data = (tmp_path / name).read_bytes()
     assert data[:8] == b'\x89PNG\r\n\x1a\n' and len(data) > 5000
     assert f']({name})' in md
+  assert 'the trained seed with the median F1' in md
+
+
+def test_seed_test_view_gives_the_evaluated_energies(tmp_path):
+  """Figure 3's view of a seed (final networks and GMM restored from ``final/``)
+  scores its test rows as the run did: the same top-k threshold and metrics."""
+  config = _config()
+  results = experiment.train_and_evaluate(config, str(tmp_path))
+  data = experiment._load(config)
+  for index, run in enumerate(results['runs']):
+    z, energies, labels = experiment.seed_test_view(config, data, tmp_path, run['seed'], 0, index)
+    assert z.shape == (run['n_test'], config.model.latent_dims + 2) and energies.shape == labels.shape
+    k = int(round(config.rho * labels.size))
+    again = evaluate.evaluate_scores(labels, energies, k)
+    assert again['threshold'] == pytest.approx(run['threshold'], rel=1e-5, abs=1e-5)
+    assert again['f1'] == pytest.approx(run['f1'], abs=1e-9)
 
 
 def test_interrupted_run_resumes_to_the_same_results(tmp_path, monkeypatch):
@@ -73,3 +90,15 @@ def test_progress_gives_elapsed_time_and_eta_at_the_pace_so_far():
   assert train.progress(120.0, 10, 30) == 'elapsed 2.0 min, ETA 6.0 min'
   assert train.progress(7200.0, 1, 1) == 'elapsed 2.0 h, ETA 2.0 h'
   assert train.progress(5.0, 0, 10) == 'elapsed 0.1 min, ETA ?'
+
+
+def test_wall_time_is_the_union_of_chunk_spans(tmp_path):
+  """Parallel chunks overlap, a resumed run adds its earlier session, a rerun that
+  ran nothing keeps the recorded figure (it once summed parallel chunks' times)."""
+  t = time.time()
+  spans = [{'wall_time_s': 50.0, 'finished_at': t - 100}, {'wall_time_s': 60.0, 'finished_at': t - 95},
+           {'wall_time_s': 30.0, 'finished_at': t - 200}, {'wall_time_s': 7.0}]
+  got = experiment._wall_time(tmp_path, spans, t, True)
+  assert 60.0 + 30.0 + 7.0 <= got < 60.0 + 30.0 + 7.0 + 5.0
+  (tmp_path / 'results.json').write_text(json.dumps({'wall_time_s': 123.0}))
+  assert experiment._wall_time(tmp_path, spans, t, False) == 123.0
