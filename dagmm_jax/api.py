@@ -7,7 +7,11 @@
 
 One seed is trained with the library's compiled epoch (``train.make_epoch_fn``).
 Tabular rows are scaled with ``config.scaling`` ('minmax' by default) fitted on
-the training rows; images (already in [0, 1]) are not scaled. After training
+the training rows. Images are uint8 or uint16 batches (as ``data.images.load_folder``
+gives them) or float in [0, 1]: integer images stay integer on the device and
+each batch is divided by ``pixel_scale`` (255 or 65535: ``scale_``) as it is
+gathered; float images are not scaled. A model takes images of the dtype it
+was trained on only (``input_dtype_``, stored in ``model.json``). After training
 the GMM is fitted exactly over the whole training set (as in
 ``inference.fit_and_score``) and stored with the model, together with the
 decision threshold: the ``config.threshold_percentile`` percentile (default 99)
@@ -33,6 +37,7 @@ import ml_collections
 import numpy as np
 
 from dagmm_jax import checkpoint, gmm, inference, regularizers, train
+from dagmm_jax.data.images import PIXEL_SCALES, pixel_scale
 from dagmm_jax.data.protocols import fit_scaler
 from dagmm_jax.model import DAGMMNet, build_net
 
@@ -57,7 +62,7 @@ def make_eval_fn(net: DAGMMNet, regularizer: Callable) -> Callable:
     z, gamma = inference.embed(net, params, x, jnp.arange(x.shape[0]), shift, scale)
     g = gmm.regularize(gmm.fit_gmm(z, gamma), regularizer, x.shape[0])
     z_val, _ = inference.embed(net, params, x_val, jnp.arange(x_val.shape[0]), shift, scale)
-    xs = ((x_val - shift) / scale).astype(x_val.dtype)
+    xs = inference.scaled(x_val, shift, scale)
     x_hat = net.apply(params, xs, train=False).x_hat
     sq_err = jnp.sum((xs - x_hat).reshape(xs.shape[0], -1) ** 2, axis=1)
     return gmm.energy(z_val, g), sq_err
@@ -105,20 +110,32 @@ class DAGMM:
     self.scale_: np.ndarray | None = None
     self.threshold_: float | None = None
     self.input_shape_: tuple[int, ...] | None = None
+    self.input_dtype_: str | None = None    # 'float32', or 'uint8' / 'uint16' images
     self.train_energies_: np.ndarray | None = None
     self.history_: list[dict[str, float]] = []
     self._score_fn = None
 
   # -- training ---------------------------------------------------------------
   def _check_x(self, x: np.ndarray, what: str) -> np.ndarray:
-    x = np.asarray(x, np.float32)
+    """``x`` as float32, or as it is for uint8/uint16 image batches (never copied
+    to float on the host); checks its shape and dtype against the model's."""
+    x = np.asarray(x)
     if x.ndim not in (2, 4) or x.shape[0] == 0:
       raise ValueError(f'{what} must be a non-empty [N, D] array or [N, H, W, C] image batch, '
                        f'got shape {x.shape}')
+    given = x.dtype
+    if not (x.ndim == 4 and x.dtype in PIXEL_SCALES):
+      x = np.asarray(x, np.float32)
     if self.input_shape_ is not None and tuple(x.shape[1:]) != self.input_shape_:
       raise ValueError(f'{what} has sample shape {tuple(x.shape[1:])}, the model expects '
                        f'{self.input_shape_}')
-    if not np.isfinite(x).all():
+    if self.input_dtype_ is not None and x.dtype != np.dtype(self.input_dtype_):
+      raise ValueError(
+          f'{what} has dtype {given}{"" if given == x.dtype else f" (taken as {x.dtype})"} but the '
+          f'model was trained on {self.input_dtype_} images and expects dtype {self.input_dtype_}; '
+          'data.images.to_unit turns uint8/uint16 images into float32 in [0, 1], images of '
+          'another bit depth need a model trained on them')
+    if x.dtype not in PIXEL_SCALES and not np.isfinite(x).all():
       raise ValueError(f'{what} contains NaN or inf')
     return x
 
@@ -135,9 +152,9 @@ class DAGMM:
     data is refused).
     """
     config = self.config
-    self.input_shape_ = None
+    self.input_shape_ = self.input_dtype_ = None
     x = self._check_x(x, 'X')
-    self.input_shape_ = tuple(x.shape[1:])
+    self.input_shape_, self.input_dtype_ = tuple(x.shape[1:]), x.dtype.name
     if x_val is not None:
       x_val = self._check_x(x_val, 'X_val')
     source = config.get('threshold_source', 'train')
@@ -148,8 +165,9 @@ class DAGMM:
     if x.ndim == 2:
       scaler = fit_scaler(x, config.get('scaling', 'minmax'))
       self.shift_, self.scale_ = scaler.shift, scaler.scale
-    else:
-      self.shift_, self.scale_ = np.zeros(1, np.float32), np.ones(1, np.float32)
+    else:   # images: uint8 / uint16 are divided by 255 / 65535 per batch, floats kept
+      self.shift_ = np.zeros(1, np.float32)
+      self.scale_ = np.full(1, pixel_scale(x.dtype), np.float32)
     n = x.shape[0]
     xd = jnp.asarray(x)
     data = train.TrainData(xd, jnp.arange(n, dtype=jnp.int32)[None], jnp.asarray([n], jnp.int32),
@@ -167,8 +185,8 @@ class DAGMM:
       workdir = pathlib.Path(workdir)
       checkpoint.claim_workdir(workdir, config.to_dict())
       checkpoint.claim_workdir(workdir, _fingerprint(x, x_val), name='data.json')
-      mngr = checkpoint.manager(workdir / 'checkpoints')
-      state = checkpoint.restore_latest(mngr, state) or state
+      mngr = checkpoint.manager(workdir / 'checkpoints', config.get('checkpoints_to_keep', 2) or None)
+      state = checkpoint.restore(mngr, state) or state
       log_path = workdir / 'metrics.jsonl'
       done = int(state.epoch)
       if done and self.verbose:
@@ -199,14 +217,39 @@ class DAGMM:
     if failed >= 0:
       raise FloatingPointError(f'training failed: non-finite loss or gradients at epoch {failed + 1} '
                                '(try a smaller learning rate or a stronger gmm.regularizer)')
-    self.params_ = jax.device_get(_first_seed(state.params))
-    g, energies = make_fit_gmm_fn(net, reg)(self.params_, xd, shift, scale)
+    return self._finish(_first_seed(state.params), xd, x_val)
+
+  def _finish(self, params: Any, x: np.ndarray | jnp.ndarray, x_val: np.ndarray | None) -> 'DAGMM':
+    """Sets the networks, fits the GMM exactly over ``x`` and sets the threshold."""
+    self.params_ = jax.device_get(params)
+    reg = regularizers.get_regularizer(self.config.gmm.regularizer)
+    g, energies = make_fit_gmm_fn(build_net(self.config), reg)(
+        self.params_, jnp.asarray(x), jnp.asarray(self.shift_), jnp.asarray(self.scale_))
     self.gmm_ = gmm.GMMParams(*(np.asarray(a) for a in jax.device_get(g)))
     self.train_energies_ = np.asarray(energies)
     self._score_fn = None
-    energies = self.train_energies_ if source == 'train' else self.score_samples(x_val)
-    self.threshold_ = float(np.percentile(energies, config.get('threshold_percentile', 99.0)))
+    if self.config.get('threshold_source', 'train') == 'val':
+      if x_val is None:
+        raise ValueError("config.threshold_source='val' needs validation data (x_val)")
+      energies = self.score_samples(x_val)
+    self.threshold_ = float(np.percentile(energies, self.config.get('threshold_percentile', 99.0)))
     return self
+
+  def restore_epoch(self, checkpoints: str | os.PathLike, step: int, x: np.ndarray,
+                    x_val: np.ndarray | None = None) -> 'DAGMM':
+    """This model with the networks checkpointed at epoch ``step`` of its training
+    (``fit(..., workdir)`` saves them in ``workdir/checkpoints``; which epochs are
+    kept is ``config.checkpoints_to_keep``'s), its GMM and threshold refitted on
+    the training data ``x`` (and ``x_val``) as ``fit`` does at the end."""
+    self._require_fitted()
+    x = self._check_x(x, 'X')
+    x_val = None if x_val is None else self._check_x(x_val, 'X_val')
+    like = train.init_state(self.config, [int(self.config.seed)], self.input_shape_)
+    try:
+      state = checkpoint.restore(checkpoint.manager(checkpoints, None), like, step)
+    except FileNotFoundError as e:
+      raise ModelError(str(e)) from None
+    return self._finish(_first_seed(state.params), x, x_val)
 
   # -- scoring ----------------------------------------------------------------
   def _require_fitted(self) -> None:
@@ -247,7 +290,8 @@ class DAGMM:
     try:
       (tmp / 'config.json').write_text(self.config.to_json(indent=2) + '\n')
       meta = {'format_version': FORMAT_VERSION, 'input_shape': list(self.input_shape_),
-              'threshold': self.threshold_, 'history': self.history_}
+              'input_dtype': self.input_dtype_, 'threshold': self.threshold_,
+              'history': self.history_}
       (tmp / 'model.json').write_text(json.dumps(meta, indent=2) + '\n')
       tree = {'params': self.params_, 'gmm': self.gmm_._asdict(),
               'shift': self.shift_, 'scale': self.scale_}
@@ -284,6 +328,7 @@ class DAGMM:
       model.gmm_ = gmm.GMMParams(tree['gmm']['phi'], tree['gmm']['mu'], tree['gmm']['cov'])
       model.shift_, model.scale_ = tree['shift'], tree['scale']
       model.input_shape_ = tuple(int(d) for d in meta['input_shape'])
+      model.input_dtype_ = np.dtype(meta.get('input_dtype', 'float32')).name   # older models: float32
       model.threshold_ = float(meta['threshold'])
       model.history_ = meta.get('history', [])
     except Exception as e:   # noqa: BLE001 -- any parse failure means a corrupt model

@@ -9,8 +9,8 @@ import jax
 import orbax.checkpoint as ocp
 
 
-def manager(directory: str | os.PathLike, max_to_keep: int = 2) -> ocp.CheckpointManager:
-  """A checkpoint manager keeping the ``max_to_keep`` latest epochs."""
+def manager(directory: str | os.PathLike, max_to_keep: int | None = 2) -> ocp.CheckpointManager:
+  """A checkpoint manager keeping the ``max_to_keep`` latest epochs (None: all)."""
   options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True)
   return ocp.CheckpointManager(pathlib.Path(directory).absolute(), options=options)
 
@@ -23,9 +23,14 @@ def save(mngr: ocp.CheckpointManager, step: int, tree: Any) -> None:
   mngr.wait_until_finished()
 
 
-def restore_latest(mngr: ocp.CheckpointManager, like: Any) -> Any | None:
-  """The latest checkpoint restored into the structure of ``like``, or None."""
-  step = mngr.latest_step()
+def restore(mngr: ocp.CheckpointManager, like: Any, step: int | None = None) -> Any | None:
+  """The latest checkpoint (or the one of ``step``) restored into the structure of
+  ``like``; None when there is none. A ``step`` that was not kept raises
+  ``FileNotFoundError`` naming the kept steps."""
+  if step is not None and step not in mngr.all_steps():
+    raise FileNotFoundError(f'no checkpoint of epoch {step} in {mngr.directory}; '
+                            f'kept epochs: {sorted(mngr.all_steps())}')
+  step = mngr.latest_step() if step is None else step
   if step is None:
     return None
   abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, _as_dict(like))

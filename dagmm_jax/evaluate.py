@@ -35,16 +35,35 @@ def auroc(labels: np.ndarray, scores: np.ndarray) -> float:
   return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def auprc(labels: np.ndarray, scores: np.ndarray) -> float:
-  """Average precision: sum over distinct thresholds of (R_n - R_{n-1}) P_n."""
+def _counts(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """At each distinct score, highest first, flagging every score >= it:
+  ``(threshold, true positives, false positives)``."""
   labels = np.asarray(labels).astype(bool)
   order = np.argsort(-np.asarray(scores), kind='stable')
   s, l = np.asarray(scores)[order], labels[order]
   last = np.r_[np.nonzero(np.diff(s))[0], s.size - 1]   # end of each run of ties
   tp = np.cumsum(l)[last]
-  precision = tp / (last + 1)
-  recall = tp / max(labels.sum(), 1)
+  return s[last], tp, last + 1 - tp
+
+
+def auprc(labels: np.ndarray, scores: np.ndarray) -> float:
+  """Average precision: sum over distinct thresholds of (R_n - R_{n-1}) P_n."""
+  recall, precision, _ = pr_curve(labels, scores)
   return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def pr_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """``(recall, precision, threshold)`` at every distinct score, highest first."""
+  threshold, tp, fp = _counts(labels, scores)
+  return tp / max(np.asarray(labels).astype(bool).sum(), 1), tp / (tp + fp), threshold
+
+
+def roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """``(false-positive rate, true-positive rate)`` from (0, 0) through every
+  distinct score, highest first, to (1, 1); its trapezoid area is ``auroc``."""
+  labels = np.asarray(labels).astype(bool)
+  _, tp, fp = _counts(labels, scores)
+  return np.r_[0.0, fp / max((~labels).sum(), 1)], np.r_[0.0, tp / max(labels.sum(), 1)]
 
 
 def evaluate_scores(labels: np.ndarray, scores: np.ndarray, k: int) -> dict[str, float]:

@@ -142,7 +142,7 @@ def _epoch_logger(chunk: int, seeds: list[int], num_epochs: int, log_path: pathl
 
 
 def _restore(mngr, state: train.TrainState, mesh, chunk: int, what: str) -> train.TrainState:
-  restored = checkpoint.restore_latest(mngr, state)
+  restored = checkpoint.restore(mngr, state)
   if restored is None:
     return state
   logging.info('chunk %d: resuming %s from epoch %d', chunk, what, int(restored.epoch))

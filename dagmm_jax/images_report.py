@@ -1,10 +1,12 @@
 """Inspection report: energies of OK and NG test folders -> PNG figures + report.md.
 
-Figures: energy histogram (OK vs NG, with the stored threshold), latent scatter
-(first code dimension vs relative reconstruction distance, as in the paper's
-Fig. 1), a 2-D PCA embedding of the full ``z`` of the first region, and the
-worst-scored images as thumbnails. ``report.md`` embeds them and lists
-precision/recall/F1 at the stored threshold, AUROC and AUPRC.
+Figures: energy histogram (OK vs NG, with the threshold), ROC and precision-recall
+curves (the threshold's operating point marked), latent scatter (first code
+dimension vs relative reconstruction distance, as in the paper's Fig. 1), 2-D PCA
+and t-SNE embeddings of the full ``z`` of the first region, and three galleries:
+the highest energies, the false positives (highest-energy OK images) and the
+missed NG images (lowest-energy NG images). ``report.md`` embeds them and lists
+precision/recall/F1 and the false-positive rate at the threshold, AUROC and AUPRC.
 """
 from __future__ import annotations
 
@@ -16,10 +18,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from dagmm_jax import checkpoint, evaluate, figures, inference
+from dagmm_jax.data.images import to_unit
 from dagmm_jax.inspection import Inspector
 from dagmm_jax.model import build_net
 
-N_WORST = 8
+N_GALLERY = 8
+TSNE_POINTS = 1000   # t-SNE of at most this many images (a fixed sample): seconds
 
 
 def embed_z(inspector: Inspector, region: str, x: np.ndarray) -> np.ndarray:
@@ -36,6 +40,52 @@ def pca_2d(z: np.ndarray) -> np.ndarray:
   _, _, vt = np.linalg.svd(zc, full_matrices=False)
   p = zc @ vt[:2].T
   return np.pad(p, ((0, 0), (0, 2 - p.shape[1])))
+
+
+def tsne_2d(z: np.ndarray, seed: int = 0) -> np.ndarray:
+  """``[N, 2]`` t-SNE embedding (scikit-learn; perplexity 30, or less for few points)."""
+  from sklearn.manifold import TSNE   # imported here: only reports need it
+  if z.shape[0] < 5:
+    return np.zeros((z.shape[0], 2))
+  perplexity = min(30.0, (z.shape[0] - 1) / 3)
+  return TSNE(2, perplexity=perplexity, init='pca', random_state=seed).fit_transform(z.astype(np.float64))
+
+
+def _gallery(images: np.ndarray, idx: np.ndarray, titles: list[str], path: pathlib.Path,
+             empty: str) -> None:
+  """Thumbnails of ``images[idx]`` (pixels scaled by their bit depth) with titles."""
+  n = max(len(idx), 1)
+  fig, axes = figures.subplots(1, n, figsize=(2 * n, 2.4), squeeze=False)
+  for ax in axes[0]:
+    ax.axis('off')
+  if not len(idx):
+    axes[0][0].text(0.5, 0.5, empty, ha='center', va='center', fontsize=9)
+  for ax, i, title in zip(axes[0], idx, titles):
+    img = to_unit(images[i])
+    ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap='gray', vmin=0, vmax=1)
+    ax.set_title(title, fontsize=7)
+  figures.save(fig, path)
+
+
+def _curves(labels: np.ndarray, e: np.ndarray, threshold: float, path: pathlib.Path) -> None:
+  """ROC and precision-recall curves with the threshold's operating point."""
+  fpr, tpr = evaluate.roc_curve(labels, e)
+  recall, precision, _ = evaluate.pr_curve(labels, e)
+  flagged = e > threshold
+  at_fpr, at_recall = np.mean(flagged[~labels]), np.mean(flagged[labels])
+  at_precision = flagged[labels].sum() / max(flagged.sum(), 1)
+  fig, (a, b) = figures.subplots(1, 2, figsize=(9, 3.8))
+  a.plot(fpr, tpr)
+  a.plot([0, 1], [0, 1], color='gray', ls=':', lw=0.8)
+  a.plot(at_fpr, at_recall, 'ko', label='threshold')
+  a.set(xlabel='false-positive rate (OK flagged)', ylabel='recall (NG flagged)',
+        title=f'ROC, AUROC {evaluate.auroc(labels, e):.4f}')
+  b.plot(recall, precision, drawstyle='steps-pre')
+  b.plot(at_recall, at_precision, 'ko', label='threshold')
+  b.set(xlabel='recall', ylabel='precision', ylim=(0, 1.02),
+        title=f'precision-recall, AUPRC {evaluate.auprc(labels, e):.4f}')
+  a.legend(fontsize=7, loc='lower right'), b.legend(fontsize=7, loc='lower left')
+  figures.save(fig, path)
 
 
 def make_report(inspector: Inspector, test_ok: str | os.PathLike, test_ng: str | os.PathLike,
@@ -75,33 +125,45 @@ def make_report(inspector: Inspector, test_ok: str | os.PathLike, test_ng: str |
   ax.set_xlabel('energy'), ax.set_ylabel('images'), ax.legend()
   figures.save(fig, out / 'energy_hist.png')
 
+  _curves(labels, e, inspector.threshold, out / 'curves.png')
+
   region = inspector.regions[0].name
   z = embed_z(inspector, region, arrays[region])
   latent = inspector.models[region].config.model.latent_dims
-  for fname, pts, xl, yl in [('latent_scatter.png', z[:, [0, latent]], 'z_c[0]', 'relative distance'),
-                             ('pca.png', pca_2d(z), 'PC 1', 'PC 2')]:
+  sample = np.sort(np.random.default_rng(0).permutation(len(e))[:TSNE_POINTS])
+  for fname, pts, xl, yl, rows in [
+      ('latent_scatter.png', z[:, [0, latent]], 'z_c[0]', 'relative distance', slice(None)),
+      ('pca.png', pca_2d(z), 'PC 1', 'PC 2', slice(None)),
+      ('tsne.png', tsne_2d(z[sample]), 't-SNE 1', 't-SNE 2', sample)]:
+    lab = labels[rows]
     fig, ax = figures.subplots(figsize=(5, 4))
-    ax.scatter(pts[~labels, 0], pts[~labels, 1], s=12, label='OK')
-    ax.scatter(pts[labels, 0], pts[labels, 1], s=12, marker='x', label='NG')
+    ax.scatter(pts[~lab, 0], pts[~lab, 1], s=12, label='OK')
+    ax.scatter(pts[lab, 0], pts[lab, 1], s=12, marker='x', label='NG')
     ax.set_xlabel(xl), ax.set_ylabel(yl), ax.set_title(f'region {region!r}'), ax.legend()
     figures.save(fig, out / fname)
 
-  worst = np.argsort(-e, kind='stable')[:N_WORST]
-  fig, axes = figures.subplots(1, len(worst), figsize=(2 * len(worst), 2.4), squeeze=False)
-  for ax, i in zip(axes[0], worst):
-    img = arrays[region][i]
-    ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap='gray', vmin=0, vmax=1)
-    ax.set_title(f'{"NG" if labels[i] else "OK"} {e[i]:.3g}\n{names[i][:18]}', fontsize=7)
-    ax.axis('off')
-  figures.save(fig, out / 'worst.png')
+  images = arrays[region]
+  worst = np.argsort(-e, kind='stable')[:N_GALLERY]
+  ok_high = np.flatnonzero(~labels)[np.argsort(-e[~labels], kind='stable')][:N_GALLERY]
+  ng_low = np.flatnonzero(labels)[np.argsort(e[labels], kind='stable')][:N_GALLERY]
+  above = e > inspector.threshold
+  title = lambda i, what: f'{what} {e[i]:.3g}\n{names[i][:18]}'
+  _gallery(images, worst, [title(i, 'NG' if labels[i] else 'OK') for i in worst], out / 'worst.png', '')
+  _gallery(images, ok_high, [title(i, 'FP' if above[i] else 'OK, below') for i in ok_high],
+           out / 'false_positives.png', 'no OK images')
+  _gallery(images, ng_low, [title(i, 'MISSED' if not above[i] else 'NG, caught') for i in ng_low],
+           out / 'missed.png', 'no NG images')
 
   rows = '\n'.join(f'| {k} | {v:.4g} |' if isinstance(v, float) else f'| {k} | {v} |'
                    for k, v in metrics.items())
-  worst_rows = '\n'.join(f'| {names[i]} | {"NG" if labels[i] else "OK"} | {e[i]:.4g} |' for i in worst)
+  table = lambda idx: '\n'.join(f'| {names[i]} | {"NG" if labels[i] else "OK"} | {e[i]:.4g} | '
+                                  f'{"yes" if above[i] else "no"} |' for i in idx)
+  head = '| file | label | energy | flagged |\n|---|---|---|---|'
   checkpoint.write_text(out / 'report.md', f"""# Inspection report
 
 Pattern `{inspector.config.pattern}`, regions {[r.name for r in inspector.regions]}
 (image energy = sum of region energies). OK: `{test_ok}`, NG: `{test_ng}`.
+Networks: {'final' if inspector.step is None else f'epoch {inspector.step} of training (GMMs and threshold refitted on the training images)'}.
 Threshold: {inspector.threshold:.4g} ({source}).
 
 | metric | value |
@@ -111,16 +173,33 @@ Threshold: {inspector.threshold:.4g} ({source}).
 ## Energies
 ![energy histogram](energy_hist.png)
 
+## ROC and precision-recall
+![curves](curves.png)
+
 ## Latent space (region `{region}`)
 ![latent scatter](latent_scatter.png)
 ![PCA of z](pca.png)
+![t-SNE of z](tsne.png)
 
-## Worst-scored images
+t-SNE (scikit-learn, perplexity 30 or (n - 1) / 3 when fewer points) of at most {TSNE_POINTS} images, a fixed sample.
+
+## Highest energies
 ![worst](worst.png)
 
-| file | label | energy |
-|---|---|---|
-{worst_rows}
+{head}
+{table(worst)}
+
+## False positives: the highest-energy OK images ({int(np.sum(above & ~labels))} flagged)
+![false positives](false_positives.png)
+
+{head}
+{table(ok_high)}
+
+## Missed: the lowest-energy NG images ({int(np.sum(~above & labels))} not flagged)
+![missed](missed.png)
+
+{head}
+{table(ng_low)}
 """)
   checkpoint.write_json(out / 'metrics.json', metrics)
   return metrics

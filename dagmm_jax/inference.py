@@ -14,6 +14,24 @@ from dagmm_jax.model import DAGMMNet
 CHUNK = 4096
 
 
+def scaled(x: jnp.ndarray, shift: jnp.ndarray, scale: jnp.ndarray) -> jnp.ndarray:
+  """``(x - shift) / scale`` for a gathered batch ``x``.
+
+  Float ``x`` (tabular rows, float images): computed and cast to ``x``'s dtype
+  exactly as before. Integer ``x`` (uint8/uint16 images, divided here batch by
+  batch by 255/65535): in the float dtype of ``shift``, with a true division.
+  XLA turns ``A / broadcast(B)`` into ``A * broadcast(1 / B)``, which is 1 ulp
+  off ``u / 255`` for about half of the 256 values; dividing by a broadcast it
+  cannot see through (``optimization_barrier``) keeps the batch bit-identical to
+  the same images passed as float32 ``u / 255`` (``data.images.to_unit``).
+  """
+  if jnp.issubdtype(x.dtype, jnp.floating):
+    return ((x - shift) / scale).astype(x.dtype)
+  dtype = shift.dtype
+  xs = x.astype(dtype) - shift
+  return (xs / jax.lax.optimization_barrier(jnp.broadcast_to(scale, xs.shape))).astype(dtype)
+
+
 def embed(net: DAGMMNet, params: Any, x: jnp.ndarray, rows: jnp.ndarray,
           shift: jnp.ndarray, scale: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
   """``(z, gamma)`` (dropout off) for ``x[rows]`` scaled with (shift, scale)."""
@@ -23,7 +41,7 @@ def embed(net: DAGMMNet, params: Any, x: jnp.ndarray, rows: jnp.ndarray,
   padded = jnp.pad(rows, (0, n_chunks * chunk - n)).reshape(n_chunks, chunk)
 
   def one(chunk_rows):
-    out = net.apply(params, ((x[chunk_rows] - shift) / scale).astype(x.dtype), train=False)
+    out = net.apply(params, scaled(x[chunk_rows], shift, scale), train=False)
     return out.z, out.gamma
 
   out = jax.lax.map(one, padded)

@@ -8,8 +8,11 @@ Per-region energies are kept too (``Scores.region_energies``) for reports.
 
 Workdir layout::
 
-  inspector.json          pattern, regions, channels, threshold, metrics log
+  inspector.json          pattern, regions, channels, threshold, training folders
+  metrics.json            per region, the training history
   regions/<name>/         one ``api.DAGMM`` model folder per region
+  training/<name>/        its training checkpoints (``config.checkpoints_to_keep``:
+                          0 keeps every one, for ``Inspector.load(workdir, step=N)``)
 """
 from __future__ import annotations
 
@@ -51,6 +54,8 @@ class Inspector:
     self.regions = regions
     self.models: dict[str, DAGMM] = {}
     self.threshold: float | None = None
+    self.folders: dict[str, str | None] = {'train': None, 'val': None}   # what fit() read
+    self.step: int | None = None   # the training epoch of the networks (None: final)
 
   @classmethod
   def from_config(cls, config: ml_collections.ConfigDict) -> 'Inspector':
@@ -68,8 +73,8 @@ class Inspector:
     ``workdir/training/<region>`` and an interrupted fit resumes there."""
     train_set = self.load_images(train_dir)
     val_set = self.load_images(val_dir) if val_dir is not None else None
-    use_val = self.config.get('threshold_source', 'train') == 'val'
-    total = 0.0
+    self.folders = {'train': str(pathlib.Path(train_dir).resolve()),
+                    'val': None if val_dir is None else str(pathlib.Path(val_dir).resolve())}
     for r in self.regions:
       if verbose:
         print(f'region {r.name!r}: {len(train_set.names)} images of shape '
@@ -78,9 +83,16 @@ class Inspector:
       model.fit(train_set.arrays[r.name], None if val_set is None else val_set.arrays[r.name],
                 workdir=None if workdir is None else pathlib.Path(workdir) / 'training' / r.name)
       self.models[r.name] = model
-      total = total + (model.score_samples(val_set.arrays[r.name]) if use_val else model.train_energies_)
-    self.threshold = float(np.percentile(total, self.config.get('threshold_percentile', 99.0)))
+    self._set_threshold(val_set)
     return self
+
+  def _set_threshold(self, val_set) -> None:
+    """The ``threshold_percentile`` of the summed training (or validation) energies."""
+    if self.config.get('threshold_source', 'train') == 'val':
+      total = sum(self.models[r.name].score_samples(val_set.arrays[r.name]) for r in self.regions)
+    else:
+      total = sum(self.models[r.name].train_energies_ for r in self.regions)
+    self.threshold = float(np.percentile(total, self.config.get('threshold_percentile', 99.0)))
 
   def score_arrays(self, arrays: dict[str, np.ndarray], names: list[str]) -> Scores:
     if not self.models:
@@ -111,11 +123,18 @@ class Inspector:
     region models already saved in ``workdir`` stay as they are."""
     checkpoint.write_json(pathlib.Path(workdir) / 'inspector.json', {
         'format_version': FORMAT_VERSION, 'config': json.loads(self.config.to_json()),
-        'regions': [r.name for r in self.regions], 'threshold': self.threshold})
+        'regions': [r.name for r in self.regions], 'threshold': self.threshold,
+        'folders': self.folders})
 
   @classmethod
-  def load(cls, workdir: str | os.PathLike) -> 'Inspector':
-    """The inspector saved in ``workdir``; ``ModelError`` when missing or corrupt."""
+  def load(cls, workdir: str | os.PathLike, step: int | None = None,
+           train_dir: str | os.PathLike | None = None) -> 'Inspector':
+    """The inspector saved in ``workdir``; ``ModelError`` when missing or corrupt.
+
+    With ``step``, every region's networks are those checkpointed at that epoch of
+    training (``workdir/training/<region>``), and their GMMs and the threshold are
+    refitted on the training images (``train_dir``, default the folder ``fit``
+    read) the way ``fit`` did at the end: the inspector as it was at that epoch."""
     path = pathlib.Path(workdir) / 'inspector.json'
     if not path.is_file():
       raise ModelError(f'no image inspector in {workdir}: {path} does not exist '
@@ -129,8 +148,25 @@ class Inspector:
       raise ModelError(f'corrupt inspector file {path}: {type(e).__name__}: {e}') from None
     inspector = cls(config, regions)
     inspector.threshold = threshold
+    inspector.folders = meta.get('folders', inspector.folders)
     for r in regions:
       inspector.models[r.name] = DAGMM.load(pathlib.Path(workdir) / 'regions' / r.name)
+    if step is None:
+      return inspector
+    train_dir = train_dir or inspector.folders['train']
+    if train_dir is None:
+      raise ModelError(f'{path} does not record its training folder: give train_dir (--train)')
+    use_val = config.get('threshold_source', 'train') == 'val'
+    if use_val and inspector.folders['val'] is None:
+      raise ModelError(f"threshold_source='val' but {path} does not record its validation folder")
+    train_set = inspector.load_images(train_dir)
+    val_set = inspector.load_images(inspector.folders['val']) if use_val else None
+    for r in regions:
+      inspector.models[r.name].restore_epoch(pathlib.Path(workdir) / 'training' / r.name / 'checkpoints',
+                                             step, train_set.arrays[r.name],
+                                             None if val_set is None else val_set.arrays[r.name])
+    inspector._set_threshold(val_set)
+    inspector.step = step
     return inspector
 
 

@@ -18,7 +18,7 @@ import ml_collections
 import numpy as np
 import optax
 
-from dagmm_jax import checkpoint, cpu, objective, regularizers
+from dagmm_jax import checkpoint, cpu, inference, objective, regularizers
 from dagmm_jax.model import DAGMMNet, build_net
 
 
@@ -174,8 +174,8 @@ def make_epoch_fn(config: ml_collections.ConfigDict, batch: int, steps: int) -> 
     def step(carry, t):
       params, opt_state, failed_epoch, failed_step = carry
       rows, weights = step_rows(train_idx, order, n_train, batch, t)
-      weights = weights.astype(x.dtype)
-      xb = ((x[rows] - shift) / scale).astype(x.dtype)
+      xb = inference.scaled(x[rows], shift, scale)   # float; uint8/uint16 images / 255 or 65535
+      weights = weights.astype(xb.dtype)
       (loss, terms), grads = grad_fn(params, xb, jax.random.fold_in(dropout_key, t), weights)
       updates, new_opt_state = tx.update(grads, opt_state, params)
       new_params = optax.apply_updates(params, updates)

@@ -72,4 +72,5 @@ def get_config(pattern: str = 'whole') -> ml_collections.ConfigDict:
   config.batch_size = 16
   config.num_epochs = 100
   config.checkpoint_every = 10
+  config.checkpoints_to_keep = 0     # keep every checkpoint (small): report.py --step N scores any
   return config

@@ -1,11 +1,14 @@
 """Inspection report of a trained image inspector on OK and NG test folders.
 
   python scripts/report.py --workdir runs/img --test_ok DIR --test_ng DIR --out runs/img/report
-      [--target_recall 0.99 | --max_fpr 0.01] [--store_threshold]
+      [--target_recall 0.99 | --max_fpr 0.01] [--store_threshold] [--step 50 [--train DIR]]
 
 With --target_recall (or --max_fpr) the threshold is the one that reaches that
 recall (or false-positive rate) on the two test folders; --store_threshold saves
-it with the model, so that score.py uses it.
+it with the model, so that score.py uses it. With --step N the report scores with
+the networks checkpointed at epoch N of training (their GMMs and threshold refitted
+on the training images, as at the end of training), to compare epochs; the kept
+epochs are config.checkpoints_to_keep's (experiments/images.py keeps all).
 """
 import pathlib
 import sys
@@ -23,6 +26,9 @@ OUT = flags.DEFINE_string('out', None, 'Report folder (PNGs + report.md).')
 TARGET_RECALL = flags.DEFINE_float('target_recall', None, 'Threshold: flag at least this share '
                                    'of the NG test images.')
 MAX_FPR = flags.DEFINE_float('max_fpr', None, 'Threshold: flag at most this share of the OK test images.')
+STEP = flags.DEFINE_integer('step', None, 'Score with the networks of this training epoch.')
+TRAIN = flags.DEFINE_string('train', None, 'With --step: the training images (default: the '
+                            'folder the inspector was trained on).')
 STORE = flags.DEFINE_bool('store_threshold', False, 'Save the chosen threshold with the model.')
 
 
@@ -33,7 +39,9 @@ def main(argv):
     raise app.UsageError('give --target_recall or --max_fpr, not both')
   if STORE.value and TARGET_RECALL.value is None and MAX_FPR.value is None:
     raise app.UsageError('--store_threshold needs --target_recall or --max_fpr')
-  inspector = Inspector.load(WORKDIR.value)
+  if STORE.value and STEP.value is not None:
+    raise app.UsageError('--store_threshold stores with the final model; it cannot follow --step')
+  inspector = Inspector.load(WORKDIR.value, STEP.value, TRAIN.value)
   metrics = images_report.make_report(inspector, TEST_OK.value, TEST_NG.value, OUT.value,
                                       TARGET_RECALL.value, MAX_FPR.value)
   if STORE.value:

@@ -33,6 +33,23 @@ def test_auprc_by_hand_and_bounds():
   assert evaluate.auprc(np.array([1, 0, 0, 0]), np.zeros(4)) == pytest.approx(0.25)
 
 
+def test_curves_agree_with_the_areas_and_with_thresholds():
+  """ROC's trapezoid area is AUROC (ties included), PR's step sum is AUPRC, and each
+  point is the rates of flagging every score >= its threshold."""
+  rng = np.random.default_rng(1)
+  labels = rng.random(400) < 0.25
+  scores = np.round(rng.normal(size=400) + labels, 1)
+  fpr, tpr = evaluate.roc_curve(labels, scores)
+  assert (fpr[0], tpr[0], fpr[-1], tpr[-1]) == (0.0, 0.0, 1.0, 1.0)
+  assert np.all(np.diff(fpr) >= 0) and np.all(np.diff(tpr) >= 0)
+  assert np.trapezoid(tpr, fpr) == pytest.approx(evaluate.auroc(labels, scores), abs=1e-12)
+  recall, precision, thresholds = evaluate.pr_curve(labels, scores)
+  assert np.sum(np.diff(np.r_[0.0, recall]) * precision) == evaluate.auprc(labels, scores)
+  for i in (0, 7, len(thresholds) - 1):
+    flagged = scores >= thresholds[i]
+    assert recall[i] == np.mean(flagged[labels]) and fpr[i + 1] == np.mean(flagged[~labels])
+
+
 def test_threshold_for_reaches_the_asked_recall_or_false_positive_rate():
   rng = np.random.default_rng(0)
   labels = np.r_[np.zeros(200, bool), np.ones(50, bool)]

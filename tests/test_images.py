@@ -11,7 +11,7 @@ import pytest
 from helpers import ROOT, load_config
 from PIL import Image
 
-from dagmm_jax import checkpoint, evaluate, images_report, train
+from dagmm_jax import checkpoint, evaluate, images_report, inference, train
 from dagmm_jax.api import DAGMM, ModelError
 from dagmm_jax.data import DataError
 from dagmm_jax.data import images as img
@@ -44,7 +44,8 @@ def test_conv_shapes_through_pattern(pattern, channels):
   im = Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 50, 3), np.uint8))
   x = img.extract_region(im.convert('L' if channels == 1 else 'RGB'), regions[0])
   r = regions[0]
-  assert x.shape == (r.height, r.width, channels) and x.dtype == np.float32
+  assert x.shape == (r.height, r.width, channels) and x.dtype == np.uint8
+  x = img.to_unit(x)
   config = load_config('images', model__filters=r.filters)
   net = build_net(config)
   batch = jnp.stack([jnp.asarray(x)] * 3)
@@ -129,9 +130,9 @@ def test_load_formats_resize_and_range(tmp_path):
     region = img.validate_pattern({'r': {'width': 16, 'height': 12, 'region': 'all', 'filters': (4,)}})
     s = img.load_folder(tmp_path, region, channels)
     assert s.names == ['im_bmp.bmp', 'im_jpeg.jpeg', 'im_jpg.jpg', 'im_png.png']
-    x = s.arrays['r']
-    assert x.shape == (4, 12, 16, channels) and x.dtype == np.float32
-    assert 0.0 <= x.min() and x.max() <= 1.0
+    assert s.arrays['r'].shape == (4, 12, 16, channels) and s.arrays['r'].dtype == np.uint8
+    x = img.to_unit(s.arrays['r'])
+    assert x.dtype == np.float32 and 0.0 <= x.min() and x.max() <= 1.0
     assert x[:, :, :6].max() < 0.1 and x[:, :, 10:].min() > 0.9   # black left, white right
 
 
@@ -141,8 +142,8 @@ def test_crop_and_stack(tmp_path):
       'right': {'width': 8, 'height': 8, 'region': (20, 0, 40, 30), 'filters': (4,)},
       'stack': {'width': 8, 'height': 8, 'region': [(25, 0, 40, 10), (0, 10, 15, 30)], 'filters': (4,)}})
   s = img.load_folder(tmp_path, regions, 1)
-  assert s.arrays['right'].min() > 0.99
-  stack = s.arrays['stack'][0, ..., 0]
+  assert img.to_unit(s.arrays['right']).min() > 0.99
+  stack = img.to_unit(s.arrays['stack'])[0, ..., 0]
   assert stack.shape == (8, 8)
   assert stack[:4].min() > 0.99 and stack[4:].max() < 0.01   # white box on top of black box
 
@@ -180,14 +181,139 @@ def test_sixteen_bit_images_scale_by_their_bit_depth(tmp_path, suffix):
   a[:, 8:16], a[:, 16:24], a[:, 24:] = 4000, 40000, 65535
   Image.fromarray(a).save(tmp_path / f'x.{suffix}')
   region = img.validate_pattern({'all': {'width': 32, 'height': 24, 'region': 'all', 'filters': (4,)}})[0]
-  x = img.load_folder(tmp_path, [region], channels=1).arrays['all'][0, :, :, 0]
+  raw = img.load_folder(tmp_path, [region], channels=1).arrays['all']
+  assert raw.dtype == np.uint16
+  x = img.to_unit(raw)[0, :, :, 0]
   # 4000 is 0.061, not 255 -> 1.0 as convert('L') made it; the columns away from the edges are exact.
   np.testing.assert_allclose(x[:, [2, 12, 20, 30]], np.tile([0, 4000 / 65535, 40000 / 65535, 1.0], (24, 1)),
                              atol=1e-6)
-  with pytest.raises(DataError, match=r'x\.%s is 16-bit grayscale .*channels=1' % suffix):
+  with pytest.raises(DataError, match=r'x\.%s is grayscale \(mode I;16.*channels=1' % suffix):
     img.load_folder(tmp_path, [region], channels=3)
 
 
+def _old_float_loader(path, channels, size, box=None):
+  """What load_folder gave before images stayed integer (issue 16 item 6): float32
+  in [0, 1], 16-bit images resized in mode 'F' after the division by 65535."""
+  from PIL import ImageOps
+  with Image.open(path) as im:
+    im.load()
+    im = ImageOps.exif_transpose(im)
+    if im.mode in img.SIXTEEN_BIT_MODES:
+      im = Image.fromarray(np.asarray(im, np.float32) / 65535.0)
+    else:
+      im = im.convert('L' if channels == 1 else 'RGB')
+  im = (im if box is None else im.crop(box)).resize(size, Image.BILINEAR)
+  a = np.asarray(im, np.float32)
+  a = a if im.mode == 'F' else a / 255.0
+  return a[..., None] if a.ndim == 2 else a
+
+
+def test_integer_arrays_match_the_old_float_loader(tmp_path):
+  """uint8 for 8-bit files, uint16 for 16-bit PNG/TIFF; to_unit gives the old float
+  loader's values: exactly for 8-bit, within half a count (0.5 / 65535) for 16-bit
+  after a resize (the new path rounds the resized counts to uint16)."""
+  rng = np.random.default_rng(0)
+  smooth = np.cumsum(rng.integers(-2000, 2000, (37, 45)), axis=1) + 30000
+  a16 = np.clip(smooth + rng.integers(-500, 500, (37, 45)), 0, 65535).astype(np.uint16)
+  a8 = rng.integers(0, 256, (37, 45, 3), np.uint8)
+  for d in ('png16', 'tif16', 'gray8', 'rgb8'):
+    (tmp_path / d).mkdir()
+  Image.fromarray(a16).save(tmp_path / 'png16' / 'a.png')
+  Image.fromarray(a16).save(tmp_path / 'tif16' / 'a.tif')
+  Image.fromarray(a8).save(tmp_path / 'rgb8' / 'a.png')
+  Image.fromarray(a8[..., 1]).save(tmp_path / 'gray8' / 'a.png')
+  regions = img.validate_pattern({
+      'down': {'width': 17, 'height': 13, 'region': 'all', 'filters': (4,)},
+      'up': {'width': 50, 'height': 41, 'region': (3, 2, 40, 30), 'filters': (4,)}})
+  worst16 = 0.0
+  for d, channels, dtype in [('png16', 1, np.uint16), ('tif16', 1, np.uint16), ('gray8', 1, np.uint8),
+                             ('rgb8', 3, np.uint8)]:
+    s = img.load_folder(tmp_path / d, regions, channels)
+    for r in regions:
+      assert s.arrays[r.name].dtype == dtype and s.arrays[r.name].shape == (1, r.height, r.width, channels)
+      old = _old_float_loader(tmp_path / d / 'a.png' if d != 'tif16' else tmp_path / d / 'a.tif',
+                              channels, (r.width, r.height), None if r.boxes is None else r.boxes[0])
+      new = img.to_unit(s.arrays[r.name])[0]
+      assert new.dtype == np.float32
+      if dtype == np.uint8:
+        np.testing.assert_array_equal(new, old)
+      else:
+        worst16 = max(worst16, float(np.abs(new - old).max()))
+  print(f'16-bit max deviation from the old float loader: {worst16 * 65535:.4f} counts')
+  assert 0 < worst16 <= 0.51 / 65535, worst16 * 65535   # measured 0.50 counts
+
+
+def test_to_unit_and_pixel_scale():
+  assert img.pixel_scale(np.uint8) == 255.0 and img.pixel_scale(np.uint16) == 65535.0
+  assert img.pixel_scale(np.float32) == img.pixel_scale(np.float64) == 1.0
+  with pytest.raises(TypeError, match='uint8, uint16 or float'):
+    img.pixel_scale(np.int32)
+  np.testing.assert_array_equal(img.to_unit(np.array([0, 51, 255], np.uint8)), np.float32([0, 0.2, 1.0]))
+  np.testing.assert_array_equal(img.to_unit(np.array([0, 65535], np.uint16)), [0, 1.0])
+  f = np.array([0.25, 0.5], np.float32)
+  assert img.to_unit(f) is f and img.to_unit(f.astype(np.float64)).dtype == np.float32
+
+
+def test_folder_mixing_bit_depths_names_one_file_of_each(tmp_path):
+  Image.fromarray(np.full((20, 20), 100, np.uint8)).save(tmp_path / 'a8.png')
+  Image.fromarray(np.full((20, 20), 1000, np.uint16)).save(tmp_path / 'b16.png')
+  Image.fromarray(np.full((20, 20), 100, np.uint8)).save(tmp_path / 'c8.png')
+  for skip in (False, True):
+    with pytest.raises(DataError, match=r'mixes bit depths: a8\.png is 8-bit, b16\.png is 16-bit'):
+      img.load_folder(tmp_path, img.validate_pattern(TINY), 1, skip_bad_images=skip)
+
+
+@pytest.mark.parametrize('name,mode', [('c.png', 'RGB'), ('c.jpg', 'RGB'), ('rgba.png', 'RGBA'),
+                                       ('pal.png', 'P'), ('cmyk.jpg', 'CMYK')])
+def test_colour_image_with_one_channel_names_file_and_mode(tmp_path, name, mode):
+  a = np.zeros((20, 24, 3), np.uint8)
+  a[..., 0], a[..., 1] = 200, 50   # red-ish
+  im = Image.fromarray(a)
+  im = im.convert('P', palette=Image.ADAPTIVE) if mode == 'P' else im.convert(mode)
+  im.save(tmp_path / name)
+  with Image.open(tmp_path / name) as check:
+    assert check.mode == mode
+  Image.fromarray(np.full((20, 24), 9, np.uint8)).save(tmp_path / 'a_gray.png')   # read first, fine
+  for skip in (False, True):   # a configuration error: never skipped
+    with pytest.raises(DataError, match=r'%s is a colour image \(mode %s\).*--config\.channels=3'
+                       % (name.replace('.', r'\.'), mode)):
+      img.load_folder(tmp_path, img.validate_pattern(TINY), 1, skip_bad_images=skip)
+
+
+@pytest.mark.parametrize('mode', ['L', 'LA', '1', 'I;16', 'P'])
+def test_gray_image_with_three_channels_names_file(tmp_path, mode):
+  g = np.tile(np.arange(0, 240, 10, dtype=np.uint8), (20, 1))
+  im = Image.fromarray(g)
+  if mode == 'I;16':
+    im = Image.fromarray(g.astype(np.uint16) * 250)
+  elif mode == 'P':   # a palette of grays only
+    im = Image.fromarray(np.stack([g] * 3, -1)).convert('P', palette=Image.ADAPTIVE)
+  elif mode != 'L':
+    im = im.convert(mode)
+  im.save(tmp_path / 'g.png')
+  with Image.open(tmp_path / 'g.png') as check:
+    assert check.mode == mode
+  for skip in (False, True):
+    with pytest.raises(DataError, match=r'g\.png is grayscale \(mode %s.*--config\.channels=1' % mode):
+      img.load_folder(tmp_path, img.validate_pattern(TINY), 3, skip_bad_images=skip)
+  assert img.load_folder(tmp_path, img.validate_pattern(TINY), 1).arrays['all'].shape[-1] == 1
+
+
+def test_gray_content_in_a_colour_file_is_grayscale(tmp_path):
+  """An RGB file whose three channels are equal everywhere (a gray JPEG saved as
+  RGB) is taken with channels=1: exactly the pixels of the same image saved as L."""
+  g = np.random.default_rng(0).integers(0, 256, (30, 40), np.uint8)
+  for d in ('rgb', 'l', 'pal'):
+    (tmp_path / d).mkdir()
+  Image.fromarray(np.stack([g] * 3, -1)).save(tmp_path / 'rgb' / 'g.png')
+  Image.fromarray(np.stack([g] * 3, -1)).save(tmp_path / 'rgb' / 'g.jpg', quality=90)
+  Image.fromarray(g).save(tmp_path / 'l' / 'g.png')
+  Image.fromarray(g).save(tmp_path / 'l' / 'g.jpg', quality=90)
+  regions = img.validate_pattern({'r': {'width': 16, 'height': 12, 'region': 'all', 'filters': (4,)}})
+  rgb, gray = (img.load_folder(tmp_path / d, regions, 1).arrays['r'] for d in ('rgb', 'l'))
+  assert rgb.dtype == np.uint8
+  np.testing.assert_array_equal(rgb, gray)
+  assert img.load_folder(tmp_path / 'rgb', regions, 3).arrays['r'].shape == (2, 12, 16, 3)   # RGB files
 def test_exif_rotated_jpeg_loads_upright(tmp_path):
   upright = np.zeros((40, 20), np.uint8)   # tall, white top half
   upright[:20] = 255
@@ -329,11 +455,18 @@ def test_save_load_identical(trained):
 def test_report(trained, tmp_path):
   folders, inspector, _ = trained
   metrics = images_report.make_report(inspector, folders['test_ok'], folders['test_ng'], tmp_path)
-  for name in ('energy_hist.png', 'latent_scatter.png', 'pca.png', 'worst.png'):
+  for name in ('energy_hist.png', 'curves.png', 'latent_scatter.png', 'pca.png', 'tsne.png', 'worst.png',
+               'false_positives.png', 'missed.png'):
     data = (tmp_path / name).read_bytes()
     assert data[:8] == PNG_MAGIC and len(data) > 1000
+    assert f']({name})' in (tmp_path / 'report.md').read_text()
   md = (tmp_path / 'report.md').read_text()
-  assert '![energy histogram](energy_hist.png)' in md and '| auroc |' in md
+  assert '| auroc |' in md and 'Networks: final.' in md
+  # The galleries: the highest-energy OK images and the lowest-energy NG images.
+  ok, ng = inspector.score_folder(folders['test_ok']), inspector.score_folder(folders['test_ng'])
+  fp_section = md.split('## False positives')[1].split('## Missed')[0]
+  assert ok.names[int(np.argmax(ok.energies))] in fp_section
+  assert ng.names[int(np.argmin(ng.energies))] in md.split('## Missed')[1]
   assert 0.0 <= metrics['precision'] <= 1.0
   assert metrics['auroc'] == pytest.approx(_auroc(inspector, folders))   # the report's figure is the scorer's
 
@@ -352,6 +485,28 @@ def test_report_threshold_for_a_target_recall_is_stored_with_the_model(trained, 
   metrics = images_report.make_report(inspector, folders['test_ok'], folders['test_ng'],
                                       tmp_path / 'report', max_fpr=0.0)
   assert metrics['false_positive_rate'] == 0.0
+
+
+def test_report_on_a_chosen_epoch(trained, tmp_path):
+  """``Inspector.load(step=N)`` / ``report.py --step N`` score with the networks of
+  epoch N (GMM and threshold refitted on the training images): other energies than
+  the final model's; the last epoch gives the final model back."""
+  folders, inspector, workdir = trained
+  final = inspector.score_folder(folders['test_ng']).energies
+  at_50 = Inspector.load(workdir, step=50)
+  assert at_50.step == 50 and at_50.folders['train'] == str(pathlib.Path(folders['train']).resolve())
+  early = at_50.score_folder(folders['test_ng']).energies
+  assert np.max(np.abs(early - final)) > 1e-3 * np.max(np.abs(final))
+  last = Inspector.load(workdir, step=200)
+  np.testing.assert_allclose(last.score_folder(folders['test_ng']).energies, final, rtol=1e-5, atol=1e-5)
+  assert last.threshold == pytest.approx(inspector.threshold, rel=1e-5)
+  with pytest.raises(ModelError, match=r'no checkpoint of epoch 55 .*kept epochs: \[10, 20'):
+    Inspector.load(workdir, step=55)
+  out = tmp_path / 'report50'
+  subprocess.run([sys.executable, str(ROOT / 'scripts' / 'report.py'), f'--workdir={workdir}',
+                  f'--test_ok={folders["test_ok"]}', f'--test_ng={folders["test_ng"]}', f'--out={out}',
+                  '--step=50'], check=True, cwd=ROOT, capture_output=True, timeout=600)
+  assert 'Networks: epoch 50 of training' in (out / 'report.md').read_text()
 
 
 def test_score_script(trained, tmp_path):
@@ -385,6 +540,72 @@ def test_train_script_resumes_and_refuses_another_config(trained, tmp_path):
   assert again.returncode == 0 and 'resuming from the checkpoint at epoch 2' in again.stdout
   other = run('--config.learning_rate=0.1')
   assert other.returncode != 0 and 'differs in: learning_rate' in other.stderr
+
+
+# -- integer images in the API (issue 16 item 6) -----------------------------------
+
+def _uint8_parts(n=24, side=8):
+  rng = np.random.default_rng(0)
+  base = np.sin(np.arange(side) / 2.0)[None, :] * 60 + 120
+  return np.clip(base[None, ..., None] + rng.normal(0, 10, (n, side, side, 1)), 0, 255).astype(np.uint8)
+
+
+def test_uint8_images_train_and_score_like_float_images(tmp_path):
+  """uint8 images stay uint8 on the device and are divided by 255 per batch: the
+  model is the one trained on the same images as float32 u / 255, bit for bit
+  (max relative energy difference measured: 0.0; a plain on-device division,
+  which XLA turns into a multiplication by 1/255, gave 2.8e-5 after 4 epochs)."""
+  u8 = _uint8_parts()
+  config = load_config('images', model__filters=(4,), num_epochs=1, batch_size=8)
+  m8 = DAGMM(config).fit(u8)
+  mf = DAGMM(config).fit(img.to_unit(u8))
+  assert m8.input_dtype_ == 'uint8' and mf.input_dtype_ == 'float32'
+  np.testing.assert_array_equal(m8.scale_, np.float32([255]))
+  assert m8.scale_.dtype == np.float32 and m8.shift_.dtype == np.float32
+  np.testing.assert_array_equal(mf.scale_, np.float32([1]))
+  e8 = m8.score_samples(u8)
+  np.testing.assert_array_equal(e8, mf.score_samples(img.to_unit(u8)))
+  np.testing.assert_array_equal(m8.train_energies_, mf.train_energies_)
+  assert m8.threshold_ == mf.threshold_
+  # A model takes the dtype it was trained on only, also after save/load.
+  m8.save(tmp_path / 'm8')
+  loaded = DAGMM.load(tmp_path / 'm8')
+  assert json.loads((tmp_path / 'm8' / 'model.json').read_text())['input_dtype'] == 'uint8'
+  np.testing.assert_array_equal(loaded.score_samples(u8), e8)
+  for model in (m8, loaded):
+    with pytest.raises(ValueError, match='X has dtype uint16 but the model was trained on uint8 images'):
+      model.score_samples(u8.astype(np.uint16))
+    with pytest.raises(ValueError, match='X has dtype float32 but .* expects dtype uint8'):
+      model.score_samples(img.to_unit(u8))
+  with pytest.raises(ValueError, match=r'X has dtype uint8 but .*trained on float32 images'):
+    mf.score_samples(u8)
+  with pytest.raises(ValueError, match=r'X_val has dtype float64 \(taken as float32\) but .* uint8'):
+    DAGMM(config).fit(u8, img.to_unit(u8).astype(np.float64))
+  # Model folders from before input_dtype was stored load as float32 models.
+  mf.save(tmp_path / 'mf')
+  meta = json.loads((tmp_path / 'mf' / 'model.json').read_text())
+  del meta['input_dtype']
+  (tmp_path / 'mf' / 'model.json').write_text(json.dumps(meta))
+  old = DAGMM.load(tmp_path / 'mf')
+  assert old.input_dtype_ == 'float32'
+  np.testing.assert_array_equal(old.score_samples(img.to_unit(u8)), mf.score_samples(img.to_unit(u8)))
+
+
+def test_uint16_images_are_divided_by_65535():
+  for dtype in (np.uint8, np.uint16):   # the on-device division is exactly to_unit's
+    u = np.arange(np.iinfo(dtype).max + 1, dtype=dtype).reshape(-1, 16, 16, 1)
+    x = jax.jit(inference.scaled)(jnp.asarray(u), jnp.zeros(1, jnp.float32),
+                                  jnp.full(1, img.pixel_scale(dtype), jnp.float32))
+    assert x.dtype == jnp.float32
+    np.testing.assert_array_equal(np.asarray(x), img.to_unit(u))
+  u16 = _uint8_parts(n=16).astype(np.uint16) * 257   # 255 * 257 = 65535: the same [0, 1] values
+  config = load_config('images', model__filters=(4,), num_epochs=0)   # scoring only: fast
+  m = DAGMM(config).fit(u16)
+  np.testing.assert_array_equal(m.scale_, np.float32([65535]))
+  assert m.input_dtype_ == 'uint16'
+  np.testing.assert_array_equal(m.train_energies_, DAGMM(config).fit(img.to_unit(u16)).train_energies_)
+  with pytest.raises(ValueError, match='X has dtype uint8 but the model was trained on uint16 images'):
+    m.score_samples(_uint8_parts(n=2))
 
 
 # -- tabular API ----------------------------------------------------------------

@@ -65,7 +65,7 @@ def test_resume_equals_uninterrupted(tmp_path):
   mngr = checkpoint.manager(tmp_path / 'ckpt')
   train.fit(_config(num_epochs=2), train.init_state(_config(), [0, 1], 8), data, ckpt_mngr=mngr)
   fresh = train.init_state(_config(), [0, 1], 8)
-  restored = checkpoint.restore_latest(checkpoint.manager(tmp_path / 'ckpt'), fresh)
+  restored = checkpoint.restore(checkpoint.manager(tmp_path / 'ckpt'), fresh)
   assert int(restored.epoch) == 2
   resumed = train.fit(_config(num_epochs=4), restored, data)
   assert int(resumed.epoch) == 4
