@@ -41,7 +41,10 @@ def restore(mngr: ocp.CheckpointManager, like: Any, step: int | None = None) -> 
 def restore_saved(directory: str | os.PathLike, step: int | None = None) -> Any:
   """The tree saved at ``step`` (default: the latest) of ``directory`` as host
   NumPy arrays in its saved structure (no template needed: for reading results)."""
-  mngr = ocp.CheckpointManager(pathlib.Path(directory).absolute())
+  me = jax.process_index()   # this process alone: no barrier with the others of a multi-process run
+  options = ocp.CheckpointManagerOptions(multiprocessing_options=ocp.options.MultiprocessingOptions(
+      primary_host=me, active_processes={me}, barrier_sync_key_prefix=f'restore_saved_{me}'), create=False)
+  mngr = ocp.CheckpointManager(pathlib.Path(directory).absolute(), options=options)
   step = mngr.latest_step() if step is None else step
   if step is None or step not in mngr.all_steps():
     raise FileNotFoundError(f'no checkpoint at step {step} in {directory} (steps: {list(mngr.all_steps())})')

@@ -7,11 +7,31 @@ import ml_collections
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from dagmm_jax import experiment
+from dagmm_jax import distributed, experiment
 
 
-PROCESSES_HELP = ('Worker processes training seed chunks at once, each pinned to its own CPU '
-                  'cores (CPU hosts; see dagmm_jax/workers.py). 1: all in this process.')
+PROCESSES_HELP = ('Processes of JAX\'s multi-controller runtime started on this host, each pinned '
+                  'to its own CPU cores, the seeds sharded over them (dagmm_jax/distributed.py). '
+                  '1: all in this process.')
+
+
+def _cluster_flags():
+  """--coordinator / --num_processes / --process_id (or --cluster): join a multi-host run."""
+  return (flags.DEFINE_string('coordinator', None, 'HOST:PORT of process 0 of a multi-host run '
+                              '(with --num_processes and --process_id; the same command on every host).'),
+          flags.DEFINE_integer('num_processes', None, 'Processes of the multi-host run.'),
+          flags.DEFINE_integer('process_id', None, 'This process in the multi-host run (0 writes the results).'),
+          flags.DEFINE_bool('cluster', False, 'Join a multi-host run that jax.distributed.initialize() '
+                            'detects by itself (SLURM, Open MPI, ...).'))
+
+
+def _join(coordinator, num_processes, process_id, cluster, processes: int) -> None:
+  """Joins the multi-host run the flags ask for, if any."""
+  if coordinator.value is None and not cluster.value:
+    return
+  if processes != 1:
+    raise app.UsageError('a multi-host run starts one process per command: leave --processes at 1')
+  distributed.initialize(coordinator.value, num_processes.value, process_id.value)
 
 
 def setup_logging() -> None:
@@ -30,12 +50,14 @@ def run_grid(default_config: str, write: Callable[..., str]) -> None:
   report_only = flags.DEFINE_bool('report_only', False, 'Run nothing: report the finished cells '
                                   'and list the others.')
   processes = flags.DEFINE_integer('processes', 1, PROCESSES_HELP)
+  cluster = _cluster_flags()
   flags.mark_flags_as_required(['workdir'])
 
   def main(argv):
     if len(argv) > 1:
       raise app.UsageError(f'unexpected arguments: {argv[1:]}')
     setup_logging()
+    _join(*cluster, processes.value)
     print(write(config_flag.value, workdir.value, quick.value, report_only.value, processes.value))
 
   app.run(main)
@@ -54,16 +76,20 @@ def run(default_seeds: int) -> None:
                                 'rerun with the same one to resume.')
   seeds = flags.DEFINE_integer('seeds', default_seeds, 'Number of seeds trained together.')
   processes = flags.DEFINE_integer('processes', 1, PROCESSES_HELP)
+  cluster = _cluster_flags()
   flags.mark_flags_as_required(['config', 'workdir'])
 
   def main(argv):
     if len(argv) > 1:
       raise app.UsageError(f'unexpected arguments: {argv[1:]}')
     setup_logging()
+    _join(*cluster, processes.value)
     config = config_flag.value
     with config.unlocked():
       config.num_seeds = seeds.value
     results = experiment.train_and_evaluate(config, workdir.value, processes.value)
+    if not distributed.is_writer():
+      return 0
     print((pathlib.Path(workdir.value) / 'results.md').read_text())
     return 0 if results['summary']['trained']['n'] > 0 else 1
 

@@ -10,6 +10,7 @@ the last one stopped.
 """
 import json
 import pathlib
+import re
 import time
 from types import SimpleNamespace
 from typing import Any
@@ -20,8 +21,8 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from dagmm_jax import (checkpoint, cpu, evaluate, gmm, inference, plots, regularizers, report, sharding,
-                       train, workers)
+from dagmm_jax import (checkpoint, cpu, distributed, evaluate, gmm, inference, plots, regularizers, report,
+                       sharding, train, workers)
 from dagmm_jax import restarts as restarts_lib
 from dagmm_jax.data import Dataset, fit_scaler, load_dataset, make_split, prepare_dataset
 from dagmm_jax.model import build_net
@@ -67,8 +68,17 @@ def make_score_fn(config: ml_collections.ConfigDict):
     return inference.fit_and_score(net, reg, params, x, train_idx, n_train, test_idx, shift, scale)
 
   vmapped = jax.vmap(score, in_axes=(0, None, 0, 0, 0, 0, 0))
-  return jax.jit(lambda params, d, test_idx: vmapped(
-      params, d.x, d.train_idx, d.n_train, test_idx, d.shift, d.scale))
+  run = lambda params, d, test_idx: vmapped(params, d.x, d.train_idx, d.n_train, test_idx, d.shift, d.scale)
+  compiled = {}
+
+  def call(params, d, test_idx):
+    mesh = train.seed_mesh_of(test_idx)   # each device scores its own seeds
+    if mesh not in compiled:
+      compiled[mesh] = jax.jit(train.per_device(run, mesh, (train.SEEDS, train.DATA_SPEC, train.SEEDS),
+                                                train.SEEDS))
+    return compiled[mesh](params, d, test_idx)
+
+  return call
 
 
 def seed_metrics(config: ml_collections.ConfigDict, labels: np.ndarray,
@@ -82,7 +92,7 @@ def seed_metrics(config: ml_collections.ConfigDict, labels: np.ndarray,
 
 
 def _score_all(config, score_fn, params, evalset: EvalSet) -> tuple[list, Any]:
-  scored = jax.device_get(score_fn(params, evalset.train, evalset.test_idx))
+  scored = distributed.host(score_fn(params, evalset.train, evalset.test_idx))
   results = [seed_metrics(config, lab, scored.energies[i, :n])
              for i, (lab, n) in enumerate(zip(evalset.test_labels, evalset.n_test))]
   return results, scored
@@ -106,8 +116,8 @@ def _member_evalset(evalset: EvalSet, restarts: int) -> SimpleNamespace:
 def _train_energies(score_fn, params, members: SimpleNamespace) -> np.ndarray:
   """``[members]`` mean energy of each member's training rows under its exact
   training-set GMM fit (the selection criterion: no test row, no label)."""
-  scored = jax.device_get(score_fn(params, members.train, members.train.train_idx))
-  n = np.asarray(members.train.n_train)
+  scored = distributed.host(score_fn(params, members.train, members.train.train_idx))
+  n = distributed.host(members.train.n_train)
   return np.asarray([np.mean(scored.energies[i, :n[i]]) for i in range(len(n))])
 
 
@@ -123,10 +133,12 @@ def _epoch_logger(chunk: int, seeds: list[int], num_epochs: int, log_path: pathl
   started = time.perf_counter()
 
   def on_epoch(epoch, m, seconds, st):
-    failed = np.asarray(st.failed_step) >= 0
+    failed = distributed.host(st.failed_step) >= 0
     record = {'chunk': chunk, 'epoch': epoch, 'epochs': epoch - logged[0], 'seconds': seconds,
               'seeds': member_seeds, **extra,
               **{k: np.asarray(v).tolist() for k, v in m._asdict().items()}, 'failed': failed.tolist()}
+    if not distributed.is_writer():   # one log for the run: process 0's
+      return
     checkpoint.append_jsonl(log_path, record)
     if epoch // every > logged[0] // every or epoch == num_epochs or logged[0] == start_epoch:
       ok = ~failed
@@ -192,7 +204,7 @@ def run_chunk(config: ml_collections.ConfigDict, data: Dataset, seeds: list[int]
     phase.num_epochs = select_epoch
     m_state = train.fit(phase, m_state, members.train, ckpt_mngr=m_mngr, on_epoch=_epoch_logger(
         chunk, seeds, select_epoch, log_path, int(m_state.epoch), R))
-    failed = np.asarray(jax.device_get(m_state.failed_step)) >= 0
+    failed = distributed.host(m_state.failed_step) >= 0
     energies = (_train_energies(score_fn, m_state.params, members) if R > 1
                 else np.zeros(len(seeds)))
     choice = restarts_lib.pick(energies, failed, R)
@@ -212,7 +224,7 @@ def run_chunk(config: ml_collections.ConfigDict, data: Dataset, seeds: list[int]
         chunk, seeds, num_epochs, log_path, int(state.epoch)))
   cpu.release_free_memory()
   trained, scored = _score_all(config, score_fn, state.params, evalset)
-  state = jax.device_get(state)
+  state = distributed.host(state)
 
   runs = []
   for i, seed in enumerate(seeds):
@@ -242,7 +254,7 @@ def _score_members(config, score_fn, m_state, members: SimpleNamespace, choice: 
   """Per seed: every member's test metrics (for analysis only; nothing selects on
   them) and the rank-averaged ensemble's metrics (failed members left out)."""
   results, scored = _score_all(config, score_fn, m_state.params, members)
-  host = jax.device_get(m_state)
+  host = distributed.host(m_state)
   out = []
   for s in range(len(choice)):
     idx = range(s * restarts, (s + 1) * restarts)
@@ -337,6 +349,12 @@ def _wall_time(workdir: pathlib.Path, records: list[dict], started_at: float, ra
   return total
 
 
+def _chunk_files(workdir: pathlib.Path) -> list[tuple[int, pathlib.Path]]:
+  """``[(chunk, path)]`` of the finished chunk records in ``workdir/chunks``."""
+  found = [(p, re.fullmatch(r'chunk_(\d+)\.json', p.name)) for p in (workdir / 'chunks').glob('chunk_*.json')]
+  return sorted((int(m.group(1)), p) for p, m in found if m)
+
+
 def _chunk_path(workdir: pathlib.Path, chunk: int) -> pathlib.Path:
   return workdir / 'chunks' / f'chunk_{chunk}.json'
 
@@ -350,64 +368,80 @@ def _load(config: ml_collections.ConfigDict) -> Dataset:
 
 
 def run_and_record_chunk(config: ml_collections.ConfigDict, workdir: pathlib.Path, chunk: int,
-                         seeds: list[int], data: Dataset | None = None) -> None:
+                         seeds: list[int], data: Dataset) -> None:
   """``run_chunk``, then its runs and wall time written to ``workdir/chunks/chunk_<i>.json``
-  (what a rerun reuses). Loads the dataset when ``data`` is None (worker processes)."""
+  (what a rerun reuses; process 0 writes it)."""
   # float64 needs x64; float32 runs turn it off again (a grid mixes both).
   jax.config.update('jax_enable_x64', config.dtype == 'float64')
   t0 = time.perf_counter()
-  runs = run_chunk(config, data if data is not None else _load(config), seeds, workdir, chunk)
-  checkpoint.write_json(_chunk_path(workdir, chunk),
-                        {'seeds': seeds, 'runs': runs, 'wall_time_s': time.perf_counter() - t0,
-                         'finished_at': time.time(),
-                         'peak_host_memory_gib': cpu.peak_host_memory_gib()})
+  runs = run_chunk(config, data, seeds, workdir, chunk)
+  peak = distributed.peak_host_memory_gib()
+  if distributed.is_writer():
+    checkpoint.write_json(_chunk_path(workdir, chunk),
+                          {'seeds': seeds, 'runs': runs, 'wall_time_s': time.perf_counter() - t0,
+                           'finished_at': time.time(), 'peak_host_memory_gib': peak})
+
+
+def _finished_chunks(workdir: pathlib.Path, chunks: list[tuple[int, list[int]]]) -> dict[int, dict]:
+  """``{chunk: record}`` of the chunks already done. A finished run whose chunks were
+  cut otherwise (e.g. by an older ``--processes``) is reused as it is."""
+  records = {c: json.loads(p.read_text()) for c, p in _chunk_files(workdir)}
+  wanted = sorted(s for _, seeds in chunks for s in seeds)
+  if records and sorted(s for r in records.values() for s in r['seeds']) == wanted:
+    return records
+  return {c: records[c] for c, seeds in chunks if c in records and records[c]['seeds'] == seeds}
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                        processes: int = 1) -> dict[str, Any]:
   """Runs every seed of ``config``; writes ``results.json`` and ``results.md`` in workdir.
 
-  With ``processes > 1`` the seeds are split into that many chunks (unless
-  ``config.seed_chunk`` sets their size) and the chunks train in parallel worker
-  processes, each pinned to its own CPU cores (``workers.py``). A program over
-  another seed count may round differently, and long training amplifies it
+  Seeds train ``config.seed_chunk`` at a time (0: all at once), each chunk
+  resumable. With ``processes > 1`` this starts that many processes of JAX's
+  multi-controller runtime on this host (``distributed.launch``), each pinned to
+  its own cores, and every chunk's seeds are sharded over them; a process that
+  already joined a multi-process run (``distributed.initialize``, e.g. one per
+  host of a cluster) does the same across hosts. A program over another number
+  of seeds per device may round differently, and long training amplifies it
   (KDDCUP, 200 epochs: per-seed F1 moved by a median 0.002, at most 0.072).
   """
-  workers.core_groups(processes)   # a clear error for a process count this machine cannot pin
   workdir = pathlib.Path(workdir)
+  if processes > 1 and jax.process_count() == 1:
+    workers.core_groups(processes)   # a clear error for a process count this machine cannot pin
+    checkpoint.claim_workdir(workdir, config.to_dict())
+    prepare_dataset(config.dataset)   # once, here: the processes would race to write it
+    distributed.launch(workdir, processes)
+    return json.loads((workdir / 'results.json').read_text())
   checkpoint.claim_workdir(workdir, config.to_dict())
   seeds = list(range(config.seed, config.seed + config.num_seeds))
-  size = config.seed_chunk or -(-len(seeds) // processes)
+  size = config.seed_chunk or len(seeds)
   chunks = [(i, seeds[lo:lo + size]) for i, lo in enumerate(range(0, len(seeds), size))]
-  done = {}
   started_at = time.time()
-  for chunk, chunk_seeds in chunks:
-    path = _chunk_path(workdir, chunk)
-    if path.exists() and (rec := json.loads(path.read_text()))['seeds'] == chunk_seeds:
-      logging.info('chunk %d (seeds %s) already done, reusing %s', chunk, chunk_seeds, path)
-      done[chunk] = rec
-  pending = [c for c in chunks if c[0] not in done]
-  if processes > 1 and pending:
-    prepare_dataset(config.dataset)   # once, here: the workers would race to write it
-    workers.run_chunks(workdir, pending, processes)
-  data = None
-  if pending and processes == 1:
-    data = _load(config)
-    for chunk, chunk_seeds in pending:
-      run_and_record_chunk(config, workdir, chunk, chunk_seeds, data)
-  records = [json.loads(_chunk_path(workdir, chunk).read_text()) for chunk, _ in chunks]
-  runs = [r for rec in records for r in rec['runs']]
-  # Worker processes' peaks add up (an upper bound: their peaks need not coincide).
-  workers_gib = sum(rec.get('peak_host_memory_gib', 0.0) for rec in records) if processes > 1 else 0.0
+  done = _finished_chunks(workdir, chunks)
+  if done:
+    logging.info('chunk(s) %s already done, reusing them', sorted(done))
+  pending = [(c, s) for c, s in chunks if c not in done and not set(s) <= set(_seeds_of(done))]
+  data = _load(config) if pending else None
+  for chunk, chunk_seeds in pending:
+    run_and_record_chunk(config, workdir, chunk, chunk_seeds, data)
+  peak = distributed.peak_host_memory_gib()
+  if not distributed.is_writer():
+    return {}
+  records = list(_finished_chunks(workdir, chunks).values())
+  runs = sorted((r for rec in records for r in rec['runs']), key=lambda r: r['seed'])
   results = {'dataset': config.dataset, 'protocol': config.protocol,
              'config': config.to_dict(), 'seeds': seeds,
              'wall_time_s': _wall_time(workdir, records, started_at, bool(pending)),
-             'peak_host_memory_gib': cpu.peak_host_memory_gib() + workers_gib,
-             'devices': [str(d) for d in jax.devices()], 'processes': processes,
+             'peak_host_memory_gib': max([peak] + [r.get('peak_host_memory_gib', 0.0) for r in records]),
+             'devices': [str(d) for d in jax.devices()], 'processes': jax.process_count(),
              'runs': runs, 'summary': summarize(runs)}
   checkpoint.write_json(workdir / 'results.json', results)
-  write_report(workdir, chunks, data)
+  write_report(workdir, [(c, rec['seeds']) for c, rec in _finished_chunks(workdir, chunks).items()], data)
   return results
+
+
+def _seeds_of(records: dict[int, dict]) -> list[int]:
+  return [s for r in records.values() for s in r['seeds']]
 
 
 def write_report(workdir: str | pathlib.Path, chunks: list[tuple[int, list[int]]] | None = None,
@@ -418,8 +452,7 @@ def write_report(workdir: str | pathlib.Path, chunks: list[tuple[int, list[int]]
   results = json.loads((workdir / 'results.json').read_text())
   config = ml_collections.ConfigDict(results['config'])
   if chunks is None:
-    chunks = [(int(p.stem.split('_')[1]), json.loads(p.read_text())['seeds'])
-              for p in sorted((workdir / 'chunks').glob('chunk_[0-9]*.json'))]
+    chunks = [(c, json.loads(p.read_text())['seeds']) for c, p in _chunk_files(workdir)]
   pictures = [(name, '') for name in plots.write_run_plots(workdir, results)]
   pictures += _latent_pictures(config, workdir, results['runs'], chunks, data)
   checkpoint.write_text(workdir / 'results.md', report.results_markdown(results) + ''.join(

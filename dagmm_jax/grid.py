@@ -58,7 +58,7 @@ def shorten(config: ml_collections.ConfigDict, num_epochs: int | None) -> None:
 def run_grid(cells: dict[str, ml_collections.ConfigDict], workdir: str | pathlib.Path,
              processes: int = 1) -> dict[str, dict[str, Any]]:
   """Runs each ``{name: config}`` cell in ``workdir/name`` in order (each with
-  ``processes`` worker processes); returns their results.
+  ``processes`` processes); returns their results.
 
   Finished cells are reused and interrupted ones resume (``train_and_evaluate``
   does both per workdir).

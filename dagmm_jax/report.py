@@ -43,8 +43,8 @@ def summary_rows(results: dict[str, Any]) -> list[str]:
 
 
 def _processes_and_memory(results: dict) -> str:
-  """', 2 worker processes, peak host memory 2.71 GiB' (what results.json has of these)."""
-  out = f", {results['processes']} worker processes" if results.get('processes', 1) > 1 else ''
+  """', 2 processes, peak host memory 2.71 GiB' (what results.json has of these)."""
+  out = f", {results['processes']} processes" if results.get('processes', 1) > 1 else ''
   if 'peak_host_memory_gib' in results:
     out += f", peak host memory {results['peak_host_memory_gib']:.2f} GiB"
   return out

@@ -9,12 +9,10 @@ each device trains its own seeds, exactly as on one device. With one device
 Several CPU "devices" in one process (``--xla_force_host_platform_device_count``)
 are for tests only: with 2 of them on 2 cores a KDDCUP epoch deadlocks in
 jaxlib's batched LAPACK kernels, which wait on the intra-op thread pool that is
-running them. On a CPU host use worker processes instead (``workers.py``,
-``--processes``).
-
-Multi-host: call ``jax.distributed.initialize()`` first in every process (see
-the README); ``jax.devices()`` then lists every host's devices and the same
-mesh spans them.
+running them. On a CPU host use one process per core group instead
+(``--processes``: JAX's multi-controller runtime, ``distributed.py``): the
+global device list then spans the processes (and hosts) and the same mesh
+shards the seeds over them.
 """
 from typing import Any
 
@@ -32,11 +30,14 @@ def seed_mesh(n_seeds: int) -> Mesh | None:
   devices = jax.devices()
   if len(devices) == 1:
     return None
+  if n_seeds % len(devices) and jax.process_count() > 1:
+    raise ValueError(f'{n_seeds} seeds do not divide over the run\'s {len(devices)} devices '
+                     f'({jax.process_count()} processes): choose --seeds or config.seed_chunk as a multiple')
   if n_seeds % len(devices):
     logging.warning('%d seeds do not divide over %d devices: running on one device '
                     '(choose --seeds or config.seed_chunk as a multiple)', n_seeds, len(devices))
     return None
-  if devices[0].platform == 'cpu':
+  if devices[0].platform == 'cpu' and jax.local_device_count() > 1:
     logging.warning('%d CPU devices in one process: for tests only (jaxlib LAPACK kernels can '
                     'deadlock them on large batches); on a CPU host use --processes instead',
                     len(devices))

@@ -17,8 +17,9 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from dagmm_jax import checkpoint, cpu, inference, objective, regularizers
+from dagmm_jax import checkpoint, cpu, distributed, inference, objective, regularizers
 from dagmm_jax.model import DAGMMNet, build_net
 
 
@@ -53,6 +54,29 @@ class EpochMetrics(NamedTuple):
   cond: jnp.ndarray            # [S, K] largest over steps
   phi: jnp.ndarray             # [S, K] mean over steps
   steps: jnp.ndarray           # steps taken (a full pass; 0 once the seed has failed)
+
+
+SEEDS = P('seeds')   # a leading seed axis split over the devices of a seed mesh (sharding.py)
+STATE_SPEC = TrainState(SEEDS, SEEDS, SEEDS, P(), SEEDS, SEEDS)
+DATA_SPEC = TrainData(P(), SEEDS, SEEDS, SEEDS, SEEDS)
+
+
+def seed_mesh_of(a: Any) -> Mesh | None:
+  """The seed mesh ``a`` is split over (``sharding.seed_mesh``), or None."""
+  s = getattr(a, 'sharding', None)
+  if isinstance(s, NamedSharding) and len(s.spec) and s.spec[0] == 'seeds':
+    return s.mesh
+  return None
+
+
+def per_device(fn: Callable, mesh: Mesh | None, in_specs: Any, out_specs: Any) -> Callable:
+  """``fn`` run by every device on its own seeds (``shard_map``). Seeds never
+  talk to each other, so this needs no communication, even across processes
+  (left to ``jit``'s propagation, the partitioner gathered training rows onto
+  one device every step). No mesh: ``fn`` itself."""
+  if mesh is None:
+    return fn
+  return jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_vma=False)
 
 
 def combine_epochs(m: EpochMetrics) -> EpochMetrics:
@@ -152,8 +176,10 @@ def step_rows(train_idx: jnp.ndarray, order: jnp.ndarray, n: jnp.ndarray, batch:
   return train_idx[jax.lax.dynamic_slice(padded, (start,), (batch,))], jnp.arange(batch) < end - start
 
 
-def make_epoch_fn(config: ml_collections.ConfigDict, batch: int, steps: int) -> Callable:
-  """Jitted ``(state, data, n_epochs) -> (state, EpochMetrics [n_epochs, S])``, all seeds at once."""
+def make_epoch_fn(config: ml_collections.ConfigDict, batch: int, steps: int,
+                  mesh: Mesh | None = None) -> Callable:
+  """Jitted ``(state, data, n_epochs) -> (state, EpochMetrics [n_epochs, S])``, all seeds at once
+  (with ``mesh``, each device its own seeds: ``per_device``)."""
   cpu.unroll_threefry_on_cpu()   # same random bits, faster on CPU (cpu.py)
   net = build_net(config)
   tx = make_optimizer(config)
@@ -211,7 +237,8 @@ def make_epoch_fn(config: ml_collections.ConfigDict, batch: int, steps: int) -> 
   @functools.partial(jax.jit, static_argnums=2, donate_argnums=0)
   def run_epochs(state: TrainState, data: TrainData, n_epochs: int):
     """``n_epochs`` epochs in one call; metrics come back stacked ``[n_epochs, S]``."""
-    return jax.lax.scan(lambda st, _: one_epoch(st, data), state, None, length=n_epochs)
+    scan = lambda st, d: jax.lax.scan(lambda s, _: one_epoch(s, d), st, None, length=n_epochs)
+    return per_device(scan, mesh, (STATE_SPEC, DATA_SPEC), (STATE_SPEC, P(None, 'seeds')))(state, data)
 
   return run_epochs
 
@@ -245,8 +272,8 @@ def fit(config: ml_collections.ConfigDict, state: TrainState, data: TrainData,
   as an uninterrupted run, because every random key derives from (seed, epoch,
   step).
   """
-  batch, steps = batch_plan(np.asarray(data.n_train), config.batch_size)
-  run_epochs = make_epoch_fn(config, batch, steps)
+  batch, steps = batch_plan(distributed.host(data.n_train), config.batch_size)
+  run_epochs = make_epoch_fn(config, batch, steps, seed_mesh_of(state.failed_step))
   every, total = int(config.checkpoint_every), int(config.num_epochs)
   fuse = epochs_per_call(steps, math.gcd(every, report_every) if report_every else every)
   epoch = int(state.epoch)
@@ -254,7 +281,7 @@ def fit(config: ml_collections.ConfigDict, state: TrainState, data: TrainData,
     n = min(fuse - epoch % fuse, total - epoch)
     start = time.perf_counter()
     state, metrics = run_epochs(state, data, n)
-    metrics = jax.device_get(metrics)
+    metrics = distributed.host(metrics)
     seconds = (time.perf_counter() - start) / n
     epoch += n
     if on_epoch is not None:

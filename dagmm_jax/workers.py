@@ -1,9 +1,9 @@
-"""Seed chunks trained in parallel processes, each pinned to its own CPU cores.
+"""Processes pinned to their own CPU cores (the local processes of ``distributed.launch``).
 
 On a CPU host one XLA program of these small networks keeps about one core busy
 (measured: 20 KDDCUP seeds take 17-21 s per epoch with one core or two), so a
-reproduction runs its seed chunks in ``processes`` worker processes at once,
-each pinned to its own share of the cores (pinned, because two unpinned JAX
+reproduction shards its seeds over ``processes`` processes of JAX's
+multi-controller runtime, each pinned to its own share of the cores (pinned, because two unpinned JAX
 processes oversubscribe each other's thread pools and run several times
 slower). Host devices in one process (``--xla_force_host_platform_device_count``)
 are no substitute: with 2 devices on 2 cores, jaxlib's batched LAPACK kernels
@@ -14,18 +14,12 @@ Every worker process starts as ``python -m dagmm_jax.workers CORES MODULE:FUNCTI
 ARGS...``: it pins itself to CORES before anything imports JAX (JAX sizes its
 thread pools from the affinity when it starts its backend, and a pool of two
 threads on one core ran a KDDCUP benchmark 3.4x slower), then calls
-``FUNCTION(ARGS)``. A chunk worker (``chunk_main``) reads the run's
-``WORKDIR/config.json``, trains and scores its chunk as ``experiment.run_chunk``
-does in-process (same checkpoints, same ``chunks/chunk_<i>.json``), so an
-interrupted parallel run resumes like any other.
+``FUNCTION(ARGS)`` (``distributed.process_main``).
 """
 import os
 import pathlib
 import subprocess
 import sys
-import time
-
-from absl import logging
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -43,40 +37,6 @@ def core_groups(processes: int) -> list[set[int]]:
     raise ValueError(f'--processes={processes}: this machine lets the run use {len(cores)} '
                      f'core(s) ({cores}); choose 1..{len(cores)}')
   return [set(cores[i::processes]) for i in range(processes)]
-
-
-def run_chunks(workdir: pathlib.Path, chunks: list[tuple[int, list[int]]], processes: int) -> None:
-  """Trains ``[(chunk index, seeds)]`` in worker processes, at most ``processes``
-  at once, each pinned to its own core group; their log lines go to this
-  process's stderr. Raises naming the chunk (and its exit status) that failed."""
-  free, queue, running, failed = core_groups(processes), list(chunks), {}, []
-  try:
-    _drive(workdir, queue, running, free, failed)
-  finally:   # interrupted (Ctrl-C) or failed: no worker outlives the run
-    for proc in running:
-      proc.terminate()
-  if failed:
-    raise RuntimeError(f'worker(s) failed: {", ".join(failed)}; their errors are in the log above. '
-                       f'Finished chunks are kept: rerun the same command to resume.')
-
-
-def _drive(workdir, queue, running, free, failed) -> None:
-  while queue or running:
-    while queue and free and not failed:
-      (chunk, seeds), cores = queue.pop(0), free.pop(0)
-      proc = spawn('dagmm_jax.workers:chunk_main',
-                   [str(workdir), str(chunk), str(seeds[0]), str(len(seeds))], cores)
-      logging.info('chunk %d (seeds %d..%d): worker pid %d on core(s) %s', chunk, seeds[0],
-                   seeds[-1], proc.pid, sorted(cores))
-      running[proc] = (chunk, cores)
-    time.sleep(0.5)
-    for proc in [p for p in running if p.poll() is not None]:
-      chunk, cores = running.pop(proc)
-      free.append(cores)
-      if proc.returncode:
-        failed.append(f'chunk {chunk} (exit status {proc.returncode})')
-    if failed:   # stop at once: run_chunks terminates the others and raises
-      return
 
 
 def spawn(target: str, args: list[str], cores: set[int], **popen_kwargs) -> subprocess.Popen:
@@ -117,17 +77,6 @@ def read_config(directory: str | os.PathLike):
   import json
   import ml_collections
   return ml_collections.ConfigDict(json.loads((pathlib.Path(directory) / 'config.json').read_text()))
-
-
-def chunk_main(argv: list[str]) -> None:
-  """A chunk worker: ``WORKDIR CHUNK FIRST_SEED N_SEEDS``."""
-  from absl import flags
-  from dagmm_jax import cli, experiment
-  workdir, chunk, first, n = pathlib.Path(argv[0]), int(argv[1]), int(argv[2]), int(argv[3])
-  flags.FLAGS.mark_as_parsed()
-  logging.use_absl_handler()   # absl's line format, as in the parent (no app.run here)
-  cli.setup_logging()
-  experiment.run_and_record_chunk(read_config(workdir), workdir, chunk, list(range(first, first + n)))
 
 
 if __name__ == '__main__':
