@@ -55,7 +55,7 @@ def test_a_killed_process_ends_the_run_and_the_same_command_resumes(tmp_path, da
   workdir = tmp_path / 'run'
   script = ('import sys; from dagmm_jax import cli, experiment; from helpers import load_config\n'
             'from absl import logging; logging.use_absl_handler(); logging.set_verbosity("info")\n'
-            'config = load_config("thyroid", num_epochs=1000, num_seeds=2, checkpoint_every=20)\n'
+            'config = load_config("thyroid", num_epochs=400, num_seeds=2, checkpoint_every=20)\n'
             f'experiment.train_and_evaluate(config, {str(workdir)!r}, processes=2)\n')
   env = {**os.environ, 'PYTHONPATH': os.pathsep.join([str(ROOT), str(ROOT / 'tests')])}
   log = tmp_path / 'log.txt'
