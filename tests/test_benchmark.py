@@ -32,6 +32,7 @@ def test_markdown_lists_every_measure():
   assert 'peak host memory (one process, or the workers together) | 2.00 GiB' in text
 
 
+@pytest.mark.slow   # 30 s: a benchmark harness check (make test-all runs it)
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason='needs 2 cores to pin 2 workers')
 def test_parallel_throughput_sums_the_pinned_workers(data_file):
   data_file('thyroid.mat')
