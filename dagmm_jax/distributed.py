@@ -84,9 +84,9 @@ def launch(workdir: pathlib.Path, processes: int) -> None:
   them. The first one to fail stops the others and raises with its exit status."""
   from dagmm_jax import cpu, workers
   coordinator = f'127.0.0.1:{free_port()}'
-  os.environ[LAUNCHER_PEAK] = str(cpu.peak_host_memory_gib())   # counted in results.json
+  peak = {LAUNCHER_PEAK: str(cpu.peak_host_memory_gib())}   # counted in results.json
   procs = [workers.spawn('dagmm_jax.distributed:process_main',
-                         [str(workdir), coordinator, str(processes), str(i)], cores)
+                         [str(workdir), coordinator, str(processes), str(i)], cores, peak)
            for i, cores in enumerate(workers.core_groups(processes))]
   logging.info('%d processes (pids %s), coordinator %s', processes, [p.pid for p in procs], coordinator)
   try:

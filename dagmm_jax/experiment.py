@@ -421,14 +421,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   done = _finished_chunks(workdir, chunks)
   if done:
     logging.info('chunk(s) %s already done, reusing them', sorted(done))
-  pending = [(c, s) for c, s in chunks if c not in done and not set(s) <= set(_seeds_of(done))]
+  covered = {s for rec in done.values() for s in rec['seeds']}
+  pending = [(c, s) for c, s in chunks if not set(s) <= covered]
   data = _load(config) if pending else None
   for chunk, chunk_seeds in pending:
     run_and_record_chunk(config, workdir, chunk, chunk_seeds, data)
   peak = distributed.peak_host_memory_gib()
   if not distributed.is_writer():
     return {}
-  records = list(_finished_chunks(workdir, chunks).values())
+  finished = _finished_chunks(workdir, chunks)
+  records = list(finished.values())
   runs = sorted((r for rec in records for r in rec['runs']), key=lambda r: r['seed'])
   results = {'dataset': config.dataset, 'protocol': config.protocol,
              'config': config.to_dict(), 'seeds': seeds,
@@ -437,12 +439,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
              'devices': [str(d) for d in jax.devices()], 'processes': jax.process_count(),
              'runs': runs, 'summary': summarize(runs)}
   checkpoint.write_json(workdir / 'results.json', results)
-  write_report(workdir, [(c, rec['seeds']) for c, rec in _finished_chunks(workdir, chunks).items()], data)
+  write_report(workdir, [(c, rec['seeds']) for c, rec in finished.items()], data)
   return results
-
-
-def _seeds_of(records: dict[int, dict]) -> list[int]:
-  return [s for r in records.values() for s in r['seeds']]
 
 
 def write_report(workdir: str | pathlib.Path, chunks: list[tuple[int, list[int]]] | None = None,

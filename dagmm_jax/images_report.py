@@ -67,13 +67,11 @@ def _gallery(images: np.ndarray, idx: np.ndarray, titles: list[str], path: pathl
   figures.save(fig, path)
 
 
-def _curves(labels: np.ndarray, e: np.ndarray, threshold: float, path: pathlib.Path) -> None:
-  """ROC and precision-recall curves with the threshold's operating point."""
+def _curves(labels: np.ndarray, e: np.ndarray, metrics: dict[str, float], path: pathlib.Path) -> None:
+  """ROC and precision-recall curves with the threshold's operating point (``metrics``)."""
   fpr, tpr = evaluate.roc_curve(labels, e)
   recall, precision, _ = evaluate.pr_curve(labels, e)
-  flagged = e > threshold
-  at_fpr, at_recall = np.mean(flagged[~labels]), np.mean(flagged[labels])
-  at_precision = flagged[labels].sum() / max(flagged.sum(), 1)
+  at_fpr, at_recall, at_precision = metrics['false_positive_rate'], metrics['recall'], metrics['precision']
   fig, (a, b) = figures.subplots(1, 2, figsize=(9, 3.8))
   a.plot(fpr, tpr)
   a.plot([0, 1], [0, 1], color='gray', ls=':', lw=0.8)
@@ -110,8 +108,9 @@ def make_report(inspector: Inspector, test_ok: str | os.PathLike, test_ng: str |
     inspector.threshold = evaluate.threshold_for(labels, e, target_recall, max_fpr)
     source = (f'chosen on these test folders for recall >= {target_recall}' if target_recall is not None
               else f'chosen on these test folders for false-positive rate <= {max_fpr}')
-  p, r, f1 = evaluate.precision_recall_f1(labels, e > inspector.threshold)
-  fpr = float(np.mean(e[~labels] > inspector.threshold))
+  above = e > inspector.threshold
+  p, r, f1 = evaluate.precision_recall_f1(labels, above)
+  fpr = float(np.mean(above[~labels]))
   metrics = {'precision': p, 'recall': r, 'f1': f1, 'auroc': evaluate.auroc(labels, e),
              'auprc': evaluate.auprc(labels, e), 'false_positive_rate': fpr,
              'threshold': inspector.threshold,
@@ -125,7 +124,7 @@ def make_report(inspector: Inspector, test_ok: str | os.PathLike, test_ng: str |
   ax.set_xlabel('energy'), ax.set_ylabel('images'), ax.legend()
   figures.save(fig, out / 'energy_hist.png')
 
-  _curves(labels, e, inspector.threshold, out / 'curves.png')
+  _curves(labels, e, metrics, out / 'curves.png')
 
   region = inspector.regions[0].name
   z = embed_z(inspector, region, arrays[region])
@@ -146,7 +145,6 @@ def make_report(inspector: Inspector, test_ok: str | os.PathLike, test_ng: str |
   worst = np.argsort(-e, kind='stable')[:N_GALLERY]
   ok_high = np.flatnonzero(~labels)[np.argsort(-e[~labels], kind='stable')][:N_GALLERY]
   ng_low = np.flatnonzero(labels)[np.argsort(e[labels], kind='stable')][:N_GALLERY]
-  above = e > inspector.threshold
   title = lambda i, what: f'{what} {e[i]:.3g}\n{names[i][:18]}'
   _gallery(images, worst, [title(i, 'NG' if labels[i] else 'OK') for i in worst], out / 'worst.png', '')
   _gallery(images, ok_high, [title(i, 'FP' if above[i] else 'OK, below') for i in ok_high],

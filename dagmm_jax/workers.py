@@ -39,10 +39,12 @@ def core_groups(processes: int) -> list[set[int]]:
   return [set(cores[i::processes]) for i in range(processes)]
 
 
-def spawn(target: str, args: list[str], cores: set[int], **popen_kwargs) -> subprocess.Popen:
+def spawn(target: str, args: list[str], cores: set[int], extra_env: dict[str, str] | None = None,
+          **popen_kwargs) -> subprocess.Popen:
   """Starts ``target`` (``'module:function'``) with ``args`` in a new Python process
-  pinned to ``cores`` from its first line (see the module docstring)."""
-  env = {**os.environ, 'PYTHONPATH': os.pathsep.join(filter(None, [str(ROOT), os.environ.get('PYTHONPATH')])),
+  pinned to ``cores`` from its first line (see the module docstring), with this
+  process's environment plus ``extra_env``."""
+  env = {**os.environ, **(extra_env or {}), 'PYTHONPATH': os.pathsep.join(filter(None, [str(ROOT), os.environ.get('PYTHONPATH')])),
          'DAGMM_WORKER_PARENT': str(os.getpid())}
   cmd = [sys.executable, '-m', 'dagmm_jax.workers', ','.join(map(str, sorted(cores))), target, *args]
   return subprocess.Popen(cmd, env=env, **popen_kwargs)

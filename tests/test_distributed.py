@@ -100,7 +100,7 @@ def test_a_failed_process_stops_the_others_at_once(tmp_path, monkeypatch):
   from dagmm_jax import workers
   started = []
   scripts = ['import sys, time; time.sleep(0.5); sys.exit(3)', 'import time; time.sleep(120)']
-  monkeypatch.setattr(workers, 'spawn', lambda target, args, cores: started.append(
+  monkeypatch.setattr(workers, 'spawn', lambda target, args, cores, extra_env=None: started.append(
       subprocess.Popen([sys.executable, '-c', scripts[int(args[3])]])) or started[-1])
   t0 = time.monotonic()
   with pytest.raises(RuntimeError, match=r'process 0 of the run failed \(exit status 3\).*Rerun'):

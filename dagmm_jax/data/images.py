@@ -199,9 +199,8 @@ def read_image(path: str | os.PathLike, channels: int) -> Image.Image:
 
 def _convert(im: Image.Image, channels: int, path: str | os.PathLike) -> Image.Image:
   mode = im.mode
-  as_gray = None if mode in GRAY_MODES else _gray_content(im)   # None: colour content
-  if channels == 3:
-    if mode in GRAY_MODES or (mode in PALETTE_MODES and as_gray is not None):
+  if channels == 3:   # the pixels are read only for a palette image, to tell a gray palette
+    if mode in GRAY_MODES or (mode in PALETTE_MODES and _gray_content(im) is not None):
       what = f'mode {mode} with a gray palette' if mode in PALETTE_MODES else f'mode {mode}'
       raise ChannelMismatch(f'image {path} is grayscale ({what}) but config.channels is 3; '
                             'set --config.channels=1 for grayscale images')
@@ -210,6 +209,7 @@ def _convert(im: Image.Image, channels: int, path: str | os.PathLike) -> Image.I
     return _sixteen_bit(im, path)
   if mode in GRAY_MODES:
     return im.convert('L')
+  as_gray = _gray_content(im)   # None: colour content
   if as_gray is None:
     raise ChannelMismatch(f'image {path} is a colour image (mode {mode}) but config.channels is 1; '
                           'set --config.channels=3 for colour images')
