@@ -9,42 +9,46 @@ PROCESSES ?= 1
 
 .PHONY: reproduce reproduce-full table2 table2-quick bench images-demo test test-all
 
-$(VENV)/.installed: requirements.txt
+BIN := $(VENV)/bin
+
+# The tested versions (requirements.txt), then this package in place (pyproject.toml).
+$(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
 # Short KDDCUP reproduction (5 seeds, 20 epochs) and its table.
 reproduce: $(VENV)/.installed
-	$(PY) scripts/reproduce.py --config experiments/kdd.py --workdir runs/kdd_short \
+	$(BIN)/dagmm-reproduce --config experiments/kdd.py --workdir runs/kdd_short \
 	  --seeds 5 --config.num_epochs=20
 
 # The full paper protocol: 20 seeds, 200 epochs (resumable: rerun to continue).
 reproduce-full: $(VENV)/.installed
-	$(PY) scripts/reproduce.py --config experiments/kdd.py --workdir runs/kdd --seeds 20 \
+	$(BIN)/dagmm-reproduce --config experiments/kdd.py --workdir runs/kdd --seeds 20 \
 	  --processes $(PROCESSES)
 
 # The paper's Table 2: four datasets x two protocols x 20 seeds (hours; resumable).
 table2: $(VENV)/.installed
-	$(PY) scripts/table2.py --config experiments/table2.py --workdir runs/table2 \
+	$(BIN)/dagmm-table2 --config experiments/table2.py --workdir runs/table2 \
 	  --processes $(PROCESSES)
 
 table2-quick: $(VENV)/.installed
-	$(PY) scripts/table2.py --config experiments/table2.py --workdir runs/table2_quick --quick
+	$(BIN)/dagmm-table2 --config experiments/table2.py --workdir runs/table2_quick --quick
 
 bench: $(VENV)/.installed
-	$(PY) scripts/bench.py --config experiments/kdd.py --out runs/bench --processes $(PROCESSES)
+	$(PY) -m benchmarks.bench --config experiments/kdd.py --out runs/bench --processes $(PROCESSES)
 
 # Visual inspection on synthetic parts (CPU, a few minutes): data -> train -> report -> score.
 IMG := runs/images_demo
 images-demo: $(VENV)/.installed
-	$(PY) scripts/make_synthetic_images.py --out $(IMG)/parts --n_train 200 --n_test 50
-	$(PY) scripts/train_images.py --config experiments/images.py --train $(IMG)/parts/train \
+	$(BIN)/dagmm-make-synthetic-images --out $(IMG)/parts --n_train 200 --n_test 50
+	$(BIN)/dagmm-train-images --config experiments/images.py --train $(IMG)/parts/train \
 	  --val $(IMG)/parts/val --workdir $(IMG)/model --config.num_epochs=60
-	$(PY) scripts/report.py --workdir $(IMG)/model --test_ok $(IMG)/parts/test/ok \
+	$(BIN)/dagmm-report --workdir $(IMG)/model --test_ok $(IMG)/parts/test/ok \
 	  --test_ng $(IMG)/parts/test/ng --out $(IMG)/report
-	$(PY) scripts/score.py --workdir $(IMG)/model --input $(IMG)/parts/test/ng --out $(IMG)/ng_scores.csv
+	$(BIN)/dagmm-score --workdir $(IMG)/model --input $(IMG)/parts/test/ng --out $(IMG)/ng_scores.csv
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q

@@ -6,7 +6,10 @@ from typing import Any
 import ml_collections
 import numpy as np
 
-from dagmm_jax import checkpoint, evaluate, grid, report
+from dagmm_jax import files, grid
+from dagmm_jax.core import metrics
+from dagmm_jax.reports import tables
+
 
 
 def cells(study: ml_collections.ConfigDict, quick: bool = False) -> dict[str, ml_collections.ConfigDict]:
@@ -27,7 +30,7 @@ def cells(study: ml_collections.ConfigDict, quick: bool = False) -> dict[str, ml
 
 def seed_f1(results: dict[str, Any]) -> np.ndarray:
   """Per-seed F1 in seed order, a failed seed as 0 (the rule's convention)."""
-  return evaluate.f1_failed_as_zero(sorted(results['runs'], key=lambda r: r['seed']))
+  return metrics.f1_failed_as_zero(sorted(results['runs'], key=lambda r: r['seed']))
 
 
 def decide(study: ml_collections.ConfigDict, results: dict[str, dict[str, Any]]) -> list[str]:
@@ -42,7 +45,7 @@ def decide(study: ml_collections.ConfigDict, results: dict[str, dict[str, Any]])
     for s in settings:
       other = results.get(f'{name}-{s}')
       if base is not None and other is not None:
-        diffs[name, s] = evaluate.paired(seed_f1(other), seed_f1(base))
+        diffs[name, s] = metrics.paired(seed_f1(other), seed_f1(base))
   for s in study.model_choices:
     per = [diffs.get((n, s)) for n in study.experiments]
     if any(p is None for p in per):
@@ -82,16 +85,16 @@ def ablation_markdown(study: ml_collections.ConfigDict, results: dict[str, dict[
     f1 = seed_f1(res)
     ok = [r['f1'] for r in res['runs'] if not r['failed']]
     base = results.get(cell.rsplit('-', 1)[0] + '-default')
-    vs = '—' if base is None or base is res else '{:+.4f} ± {:.4f}'.format(*evaluate.paired(f1, seed_f1(base)))
-    paper = report.PAPER_TABLE2.get(res['dataset'], (None,) * 3)[2]
-    above = f"{sum(v >= paper for v in ok)}/{len(f1)}" if paper else '—'
+    vs = '—' if base is None or base is res else '{:+.4f} ± {:.4f}'.format(*metrics.paired(f1, seed_f1(base)))
+    paper = tables.PAPER_TABLE2.get(res['dataset'], (None,) * 3)[2]
+    above = f'{sum(v >= paper for v in ok)}/{len(f1)}' if paper else '—'
     u = res['summary']['untrained']['f1']
     lines.append(f"| {cell} | {res['config']['num_epochs']} | {np.mean(ok):.4f} ± {np.std(ok):.4f} "
                  f"({np.std(ok, ddof=1) / np.sqrt(len(ok)):.4f}) | {vs} | {above} | "
                  f"{u['mean']:.4f} ± {u['std']:.4f} | {res['summary']['trained']['n_failed']}/{len(f1)} | "
                  f"{res['wall_time_s'] / 60:.1f} min |")
   lines += ['', '## Decisions (the rule in `experiments/ablation.py`)', '', *decide(study, results)]
-  lines += report.not_run_lines(missing)
+  lines += tables.not_run_lines(missing)
   return '\n'.join(lines) + '\n'
 
 
@@ -101,5 +104,5 @@ def write_ablation(study: ml_collections.ConfigDict, workdir: str | pathlib.Path
   configs = cells(study, quick)
   results, missing = grid.collect(configs, workdir, report_only, processes)
   text = ablation_markdown(study, results, missing, quick)
-  checkpoint.write_text(pathlib.Path(workdir) / 'ablation.md', text)
+  files.write_text(pathlib.Path(workdir) / 'ablation.md', text)
   return text

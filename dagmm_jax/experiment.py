@@ -21,13 +21,15 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from dagmm_jax import (checkpoint, cpu, distributed, evaluate, gmm, inference, plots, regularizers, report,
-                       sharding, train, workers)
-from dagmm_jax import restarts as restarts_lib
+from dagmm_jax import files, host
+from dagmm_jax.core import gmm, inference, metrics, regularizers
+from dagmm_jax.reports import plots, tables
+from dagmm_jax.training import checkpoint, distributed, pinning, sharding, train
+from dagmm_jax.training import restarts as restarts_lib
 from dagmm_jax.data import Dataset, fit_scaler, load_dataset, make_split, prepare_dataset
-from dagmm_jax.model import build_net
+from dagmm_jax.core.model import build_net
+from dagmm_jax.estimator import DAGMM
 
-METRICS = ('precision', 'recall', 'f1', 'auroc', 'auprc')
 
 
 class EvalSet:
@@ -42,7 +44,7 @@ class EvalSet:
     self.test_labels = [data.y[sp.test_idx] for sp in splits]
     self.n_test = [len(sp.test_idx) for sp in splits]
     self.train = train.TrainData(
-        x=cpu.on_device(data.x, dtype),   # in place on CPU: the data set's rows are not copied
+        x=host.on_device(data.x, dtype),   # in place on CPU: the data set's rows are not copied
         train_idx=jnp.asarray(_pad([sp.train_idx for sp in splits])),
         n_train=jnp.asarray([len(sp.train_idx) for sp in splits], jnp.int32),
         shift=jnp.asarray(np.stack([s.shift for s in scalers]), dtype),
@@ -88,7 +90,7 @@ def seed_metrics(config: ml_collections.ConfigDict, labels: np.ndarray,
   if bad:
     return None, f'final GMM fit: {bad} of {energies.size} test energies are not finite'
   k = int(labels.sum()) if config.protocol == 'goad' else int(round(config.rho * labels.size))
-  return evaluate.evaluate_scores(labels, energies, k), None
+  return metrics.evaluate_scores(labels, energies, k), None
 
 
 def _score_all(config, score_fn, params, evalset: EvalSet) -> tuple[list, Any]:
@@ -139,7 +141,7 @@ def _epoch_logger(chunk: int, seeds: list[int], num_epochs: int, log_path: pathl
               **{k: np.asarray(v).tolist() for k, v in m._asdict().items()}, 'failed': failed.tolist()}
     if not distributed.is_writer():   # one log for the run: process 0's
       return
-    checkpoint.append_jsonl(log_path, record)
+    files.append_jsonl(log_path, record)
     if epoch // every > logged[0] // every or epoch == num_epochs or logged[0] == start_epoch:
       ok = ~failed
       ok_mean = lambda v: np.mean(np.asarray(v)[ok]) if ok.any() else np.nan
@@ -182,7 +184,7 @@ def run_chunk(config: ml_collections.ConfigDict, data: Dataset, seeds: list[int]
   score_fn = make_score_fn(config)
   state = sharding.shard_state(train.init_state(config, seeds, data.x.shape[1]), mesh)
   untrained, _ = _score_all(config, score_fn, state.params, evalset)
-  cpu.release_free_memory()   # split and scaling temporaries, compilers' working memory
+  host.release_free_memory()   # split and scaling temporaries, compilers' working memory
   log_path = workdir / 'metrics.jsonl'
   mngr = checkpoint.manager(workdir / 'checkpoints' / f'chunk_{chunk}')
   selection_path = workdir / 'chunks' / f'chunk_{chunk}_selection.json'
@@ -211,7 +213,7 @@ def run_chunk(config: ml_collections.ConfigDict, data: Dataset, seeds: list[int]
     selection = {'epoch': select_epoch, 'restart': choice.tolist(),
                  'train_energy': energies.reshape(len(seeds), R).tolist()}
     if select_epoch < num_epochs:
-      checkpoint.write_json(selection_path, selection)
+      files.write_json(selection_path, selection)
       state = sharding.shard_state(restarts_lib.select(m_state, choice, R), mesh)
     elif R > 1:
       ensemble = _score_members(config, score_fn, m_state, members, choice, R)
@@ -222,20 +224,20 @@ def run_chunk(config: ml_collections.ConfigDict, data: Dataset, seeds: list[int]
   if int(state.epoch) < num_epochs:
     state = train.fit(config, state, evalset.train, ckpt_mngr=mngr, on_epoch=_epoch_logger(
         chunk, seeds, num_epochs, log_path, int(state.epoch)))
-  cpu.release_free_memory()
+  host.release_free_memory()
   trained, scored = _score_all(config, score_fn, state.params, evalset)
   state = distributed.host(state)
 
   runs = []
   for i, seed in enumerate(seeds):
-    metrics, reason = trained[i]
+    found, reason = trained[i]
     if why := _failure(state, i):
-      metrics, reason = None, why
+      found, reason = None, why
     base, base_reason = untrained[i]
-    run = {'seed': seed, **(metrics or {m: None for m in METRICS}),
+    run = {'seed': seed, **(found or {m: None for m in metrics.NAMES}),
            'failed': reason is not None, 'failure': reason,
            'n_train': int(evalset.train.n_train[i]), 'n_test': evalset.n_test[i],
-           'untrained': {**(base or {m: None for m in METRICS}), 'failed': base is None,
+           'untrained': {**(base or {m: None for m in metrics.NAMES}), 'failed': base is None,
                          'failure': base_reason}}
     if R > 1 and selection is not None:
       run['restart'] = selection['restart'][i]
@@ -243,10 +245,33 @@ def run_chunk(config: ml_collections.ConfigDict, data: Dataset, seeds: list[int]
     if ensemble is not None:
       run['members'], run['ensemble'] = ensemble[i]
     runs.append(run)
-  final = {'params': state.params, 'gmm': scored.gmm_params._asdict(),
-           'threshold': np.asarray([np.nan if r.get('threshold') is None else r['threshold'] for r in runs])}
-  checkpoint.save(checkpoint.manager(workdir / 'final' / f'chunk_{chunk}', 1), 0, final)
+  shift, scale = distributed.host((evalset.train.shift, evalset.train.scale))   # every process gathers
+  if distributed.is_writer():
+    save_models(config, workdir, runs, state.params, scored.gmm_params, shift, scale)
   return runs
+
+
+def model_dir(workdir: pathlib.Path, seed: int) -> pathlib.Path:
+  """Where a reproduction saves the model of ``seed``."""
+  return pathlib.Path(workdir) / 'models' / f'seed_{seed}'
+
+
+def save_models(config: ml_collections.ConfigDict, workdir: pathlib.Path, runs: list[dict],
+                params: Any, gmm_params: gmm.GMMParams, shift: np.ndarray, scale: np.ndarray) -> None:
+  """Each seed's final networks, test-time GMM, scaler and evaluated threshold as a
+  ``DAGMM`` model folder (``model_dir``), the format every scorer loads
+  (``DAGMM.load``, ``dagmm-score``). Leaves are indexed by the runs' order; a
+  failed seed is saved too (threshold NaN)."""
+  for i, run in enumerate(runs):
+    pick = lambda tree: jax.tree_util.tree_map(lambda a: np.asarray(a[i]), tree)
+    seed_config = ml_collections.ConfigDict(config.to_dict())
+    seed_config.seed, seed_config.num_seeds = run['seed'], 1
+    model = DAGMM(seed_config, contamination=0.0)
+    model.params_, model.gmm_ = pick(params), gmm.GMMParams(*pick(tuple(gmm_params)))
+    model.shift_, model.scale_ = np.asarray(shift[i]), np.asarray(scale[i])
+    model.input_shape_, model.input_dtype_ = (int(shift.shape[1]),), 'float32'
+    model.threshold_ = float('nan') if run.get('threshold') is None else float(run['threshold'])
+    model.save(model_dir(workdir, run['seed']))
 
 
 def _score_members(config, score_fn, m_state, members: SimpleNamespace, choice: np.ndarray,
@@ -258,16 +283,16 @@ def _score_members(config, score_fn, m_state, members: SimpleNamespace, choice: 
   out = []
   for s in range(len(choice)):
     idx = range(s * restarts, (s + 1) * restarts)
-    per = [{**(results[i][0] or {m: None for m in METRICS}), 'failed': _failure(host, i) is not None
+    per = [{**(results[i][0] or {m: None for m in metrics.NAMES}), 'failed': _failure(host, i) is not None
             or results[i][0] is None} for i in idx]
     ok = [i for i in idx if not per[i - s * restarts]['failed']]
     n = members.n_test[s * restarts]
     if ok:
       score = restarts_lib.rank_average(np.stack([scored.energies[i, :n] for i in ok]))
-      metrics, reason = seed_metrics(config, members.test_labels[s * restarts], score)
+      found, reason = seed_metrics(config, members.test_labels[s * restarts], score)
     else:
-      metrics, reason = None, 'every member failed'
-    out.append((per, {**(metrics or {m: None for m in METRICS}), 'failed': metrics is None,
+      found, reason = None, 'every member failed'
+    out.append((per, {**(found or {m: None for m in metrics.NAMES}), 'failed': found is None,
                       'failure': reason, 'n_members': len(ok)}))
   return out
 
@@ -280,11 +305,11 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
   def stats(rows):
     ok = [r for r in rows if not r['failed']]
     out = {'n': len(ok), 'n_failed': len(rows) - len(ok)}
-    for m in METRICS:
+    for m in metrics.NAMES:
       vals = np.asarray([r[m] for r in ok], float)
       out[m] = {'mean': float(vals.mean()) if ok else None, 'std': float(vals.std()) if ok else None}
     # Failed seeds are never dropped silently: the F1 mean with each failed seed as 0.
-    out['f1_failed_as_zero'] = float(np.mean(evaluate.f1_failed_as_zero(rows))) if rows else None
+    out['f1_failed_as_zero'] = float(np.mean(metrics.f1_failed_as_zero(rows))) if rows else None
     return out
   out = {'trained': stats(runs), 'untrained': stats([r['untrained'] for r in runs])}
   if runs and all('ensemble' in r for r in runs):
@@ -293,36 +318,33 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
   return out
 
 
-def seed_test_view(config: ml_collections.ConfigDict, data: Dataset, workdir: pathlib.Path, seed: int,
-                   chunk: int, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def seed_test_view(config: ml_collections.ConfigDict, data: Dataset, workdir: pathlib.Path,
+                   seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """``(z [n_test, latent + 2], energies [n_test], labels [n_test])`` of one seed's
-  test rows under its final networks and GMM, as saved at position ``index`` of
-  ``workdir/final/chunk_<chunk>`` (the energies the run was evaluated on)."""
-  saved = checkpoint.restore_saved(workdir / 'final' / f'chunk_{chunk}')
+  test rows under its saved model (``model_dir``): the energies the run was
+  evaluated on."""
+  model = DAGMM.load(model_dir(workdir, seed))
   dtype = jnp.dtype(config.dtype)
-  pick = lambda a: jnp.asarray(a[index], dtype)
   split = make_split(data.y, config.protocol, seed, config.max_anomalies or None)
-  scaler = fit_scaler(data.x[split.train_idx], config.scaling, config.get('constant_columns', 'shift'))
-  z, _ = inference.embed(build_net(config), jax.tree_util.tree_map(pick, saved['params']),
-                         jnp.asarray(data.x, dtype), jnp.asarray(split.test_idx),
-                         jnp.asarray(scaler.shift, dtype), jnp.asarray(scaler.scale, dtype))
-  energies = gmm.energy(z, gmm.GMMParams(**jax.tree_util.tree_map(pick, saved['gmm'])))
+  params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), model.params_)
+  z, _ = inference.embed(build_net(config), params, jnp.asarray(data.x, dtype), jnp.asarray(split.test_idx),
+                         jnp.asarray(model.shift_, dtype), jnp.asarray(model.scale_, dtype))
+  energies = gmm.energy(z, gmm.GMMParams(*(jnp.asarray(a, dtype) for a in model.gmm_)))
   return np.asarray(z), np.asarray(energies), data.y[split.test_idx]
 
 
 def _latent_pictures(config: ml_collections.ConfigDict, workdir: pathlib.Path, runs: list[dict],
-                     chunks: list[tuple[int, list[int]]], data: Dataset | None) -> list[tuple[str, str]]:
+                     data: Dataset | None) -> list[tuple[str, str]]:
   """The paper's Figure 3 (test rows in z space) and the energy histogram of the
   seed with the median trained F1; ``[(file, caption)]``, none when no seed
-  finished or its final state was not saved."""
+  finished or its model was not saved."""
   ok = sorted((r for r in runs if not r['failed']), key=lambda r: (r['f1'], r['seed']))
   if not ok:
     return []
   run = ok[(len(ok) - 1) // 2]
-  chunk, index = next((c, s.index(run['seed'])) for c, s in chunks if run['seed'] in s)
-  if not (workdir / 'final' / f'chunk_{chunk}').is_dir():
+  if not model_dir(workdir, run['seed']).is_dir():
     return []
-  z, energies, labels = seed_test_view(config, data or _load(config), workdir, run['seed'], chunk, index)
+  z, energies, labels = seed_test_view(config, data or _load(config), workdir, run['seed'])
   title = f"{config.dataset}, seed {run['seed']} (median F1 {run['f1']:.3f} of {len(ok)} seeds)"
   plots.latent_space(z, labels, int(config.model.latent_dims), title, workdir / 'latent_space.png')
   plots.energy_histogram(energies, labels, run['threshold'], title, workdir / 'energy_hist.png')
@@ -371,15 +393,14 @@ def run_and_record_chunk(config: ml_collections.ConfigDict, workdir: pathlib.Pat
                          seeds: list[int], data: Dataset) -> None:
   """``run_chunk``, then its runs and wall time written to ``workdir/chunks/chunk_<i>.json``
   (what a rerun reuses; process 0 writes it)."""
-  # float64 needs x64; float32 runs turn it off again (a grid mixes both).
-  jax.config.update('jax_enable_x64', config.dtype == 'float64')
   t0 = time.perf_counter()
   runs = run_chunk(config, data, seeds, workdir, chunk)
-  peak = distributed.peak_host_memory_gib()
+  peak = distributed.peak_host_memory()
   if distributed.is_writer():
-    checkpoint.write_json(_chunk_path(workdir, chunk),
+    files.write_json(_chunk_path(workdir, chunk),
                           {'seeds': seeds, 'runs': runs, 'wall_time_s': time.perf_counter() - t0,
-                           'finished_at': time.time(), 'peak_host_memory_gib': peak})
+                           'finished_at': time.time(), 'peak_host_memory_gib': peak['total'],
+                           'peak_host_memory': peak})
 
 
 def _finished_chunks(workdir: pathlib.Path, chunks: list[tuple[int, list[int]]]) -> dict[int, dict]:
@@ -390,6 +411,19 @@ def _finished_chunks(workdir: pathlib.Path, chunks: list[tuple[int, list[int]]])
   if records and sorted(s for r in records.values() for s in r['seeds']) == wanted:
     return records
   return {c: records[c] for c, seeds in chunks if c in records and records[c]['seeds'] == seeds}
+
+
+def precision(config: ml_collections.ConfigDict):
+  """The context in which ``config`` runs: float64 on for ``config.dtype ==
+  'float64'``, off otherwise (``jax.enable_x64``; nothing global is changed)."""
+  return jax.enable_x64(config.dtype == 'float64')
+
+
+def _check_precision(config: ml_collections.ConfigDict) -> None:
+  x64 = jax.dtypes.canonicalize_dtype(np.float64) == np.float64
+  if x64 != (config.dtype == 'float64'):
+    raise ValueError(f"config.dtype is {config.dtype!r} but float64 is {'on' if x64 else 'off'}: "
+                     'run it inside `with experiment.precision(config):` (the commands do)')
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
@@ -403,17 +437,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   already joined a multi-process run (``distributed.initialize``, e.g. one per
   host of a cluster) does the same across hosts. A program over another number
   of seeds per device may round differently, and long training amplifies it
-  (KDDCUP, 200 epochs: per-seed F1 moved by a median 0.002, at most 0.072).
+  (measured on KDDCUP: ``docs/experiments.md``).
   """
+  _check_precision(config)
   if processes != 1:
-    workers.core_groups(processes)   # a clear error for a process count this machine cannot pin
+    pinning.core_groups(processes)   # a clear error for a process count this machine cannot pin
   workdir = pathlib.Path(workdir)
   if processes > 1 and jax.process_count() == 1:
-    checkpoint.claim_workdir(workdir, config.to_dict())
+    files.claim_workdir(workdir, config.to_dict())
     prepare_dataset(config.dataset)   # once, here: the processes would race to write it
     distributed.launch(workdir, processes)
     return json.loads((workdir / 'results.json').read_text())
-  checkpoint.claim_workdir(workdir, config.to_dict())
+  files.claim_workdir(workdir, config.to_dict())
   seeds = list(range(config.seed, config.seed + config.num_seeds))
   size = config.seed_chunk or len(seeds)
   chunks = [(i, seeds[lo:lo + size]) for i, lo in enumerate(range(0, len(seeds), size))]
@@ -426,7 +461,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   data = _load(config) if pending else None
   for chunk, chunk_seeds in pending:
     run_and_record_chunk(config, workdir, chunk, chunk_seeds, data)
-  peak = distributed.peak_host_memory_gib()
+  peak = distributed.peak_host_memory()
   if not distributed.is_writer():
     return {}
   finished = _finished_chunks(workdir, chunks)
@@ -435,25 +470,24 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   results = {'dataset': config.dataset, 'protocol': config.protocol,
              'config': config.to_dict(), 'seeds': seeds,
              'wall_time_s': _wall_time(workdir, records, started_at, bool(pending)),
-             'peak_host_memory_gib': max([peak] + [r.get('peak_host_memory_gib', 0.0) for r in records]),
+             'peak_host_memory_gib': max([peak['total']] + [r.get('peak_host_memory_gib', 0.0) for r in records]),
+             # per process, for the chunks run now (issue 14: which process's memory grew)
+             'peak_host_memory': [r['peak_host_memory'] for r in records if 'peak_host_memory' in r],
              'devices': [str(d) for d in jax.devices()], 'processes': jax.process_count(),
              'runs': runs, 'summary': summarize(runs)}
-  checkpoint.write_json(workdir / 'results.json', results)
-  write_report(workdir, [(c, rec['seeds']) for c, rec in finished.items()], data)
+  files.write_json(workdir / 'results.json', results)
+  write_report(workdir, data)
   return results
 
 
-def write_report(workdir: str | pathlib.Path, chunks: list[tuple[int, list[int]]] | None = None,
-                 data: Dataset | None = None) -> None:
+def write_report(workdir: str | pathlib.Path, data: Dataset | None = None) -> None:
   """``results.md`` and its pictures from a finished run's ``results.json`` (and its
-  ``final/`` states), e.g. to redraw a run made before a picture existed."""
+  saved models), e.g. to redraw a run made before a picture existed."""
   workdir = pathlib.Path(workdir)
   results = json.loads((workdir / 'results.json').read_text())
   config = ml_collections.ConfigDict(results['config'])
-  if chunks is None:
-    chunks = [(c, json.loads(p.read_text())['seeds']) for c, p in _chunk_files(workdir)]
   pictures = [(name, '') for name in plots.write_run_plots(workdir, results)]
-  pictures += _latent_pictures(config, workdir, results['runs'], chunks, data)
-  checkpoint.write_text(workdir / 'results.md', report.results_markdown(results) + ''.join(
+  pictures += _latent_pictures(config, workdir, results['runs'], data)
+  files.write_text(workdir / 'results.md', tables.results_markdown(results) + ''.join(
       f'\n{caption}\n\n![{name[:-4]}]({name})\n' if caption else f'\n![{name[:-4]}]({name})\n'
       for name, caption in pictures))

@@ -12,7 +12,9 @@ from typing import Any
 import ml_collections
 from absl import logging
 
-from dagmm_jax import checkpoint, experiment, report
+from dagmm_jax import experiment, files
+from dagmm_jax.reports import tables
+
 
 
 def load_experiment(name: str) -> ml_collections.ConfigDict:
@@ -67,7 +69,8 @@ def run_grid(cells: dict[str, ml_collections.ConfigDict], workdir: str | pathlib
   for i, (name, config) in enumerate(cells.items()):
     logging.info('[%d/%d] %s: %d seeds x %d epochs', i + 1, len(cells), name,
                  config.num_seeds, config.num_epochs)
-    out[name] = experiment.train_and_evaluate(config, str(pathlib.Path(workdir) / name), processes)
+    with experiment.precision(config):   # a grid may mix float32 and float64 cells
+      out[name] = experiment.train_and_evaluate(config, str(pathlib.Path(workdir) / name), processes)
   return out
 
 
@@ -113,7 +116,7 @@ def write_table2(table: ml_collections.ConfigDict, workdir: str | pathlib.Path,
   """Runs (or resumes) every experiment x protocol (x variant) cell of ``table``
   (``experiments/table2.py``), writes ``workdir/table2.md`` and returns its text.
   With ``report_only`` the table shows the finished cells and lists the others."""
-  text = report.table2_markdown(*collect(table2_cells(table, quick), workdir, report_only, processes),
+  text = tables.table2_markdown(*collect(table2_cells(table, quick), workdir, report_only, processes),
                                 quick=quick)
-  checkpoint.write_text(pathlib.Path(workdir) / 'table2.md', text)
+  files.write_text(pathlib.Path(workdir) / 'table2.md', text)
   return text

@@ -12,7 +12,10 @@ from typing import Any
 import ml_collections
 import numpy as np
 
-from dagmm_jax import checkpoint, figures, grid, regularizers, report
+from dagmm_jax import files, grid
+from dagmm_jax.core import regularizers
+from dagmm_jax.reports import plots, tables
+
 
 
 def cell_name(experiment: str, spec: str, dtype: str) -> str:
@@ -41,7 +44,7 @@ def read_diagnostics(cell_dir: pathlib.Path) -> dict[str, np.ndarray]:
   chunks (which log separately) are joined along the seed axis, at the epochs
   every chunk logged."""
   recs = {(r.get('chunk', 0), r['epoch']): r
-          for r in checkpoint.read_jsonl(cell_dir / 'metrics.jsonl', key=('chunk', 'epoch'))}
+          for r in files.read_jsonl(cell_dir / 'metrics.jsonl', key=('chunk', 'epoch'))}
   chunks = sorted({c for c, _ in recs})
   epochs = sorted(e for e in {e for _, e in recs} if all((c, e) in recs for c in chunks))
   get = lambda k: np.asarray([np.concatenate([np.asarray(recs[c, e][k], float) for c in chunks])
@@ -74,7 +77,7 @@ def study_markdown(summaries: dict[str, dict[str, Any]], configs: dict[str, Any]
            'Failure: a non-finite loss or gradient during training, or non-finite test '
            'energies from the final GMM fit. F1 and AUROC are over the seeds that did not '
            'fail (paper protocol). Smallest eigenvalue: the smallest covariance eigenvalue '
-           'a seed\'s batch mixtures reached during training (after regularization), median '
+           "a seed's batch mixtures reached during training (after regularization), median "
            'over seeds. Cholesky failures and non-finite energies are counted over all '
            'training steps.', '',
            '| dataset | regularizer | dtype | failed | F1 | AUROC | median smallest eigenvalue '
@@ -86,7 +89,7 @@ def study_markdown(summaries: dict[str, dict[str, Any]], configs: dict[str, Any]
     lines.append(f"| {c['dataset']} | `{c['gmm']['regularizer']}` | {c['dtype']} | "
                  f"{s['failed']}/{s['seeds']} | {fmt(s['f1'])} | {fmt(s['auroc'])} | {eig} | "
                  f"{s['cholesky_failures']} | {s['nonfinite_energies']} | {s['wall_time_s'] / 60:.1f} min |")
-  lines += report.not_run_lines(list(missing))
+  lines += tables.not_run_lines(list(missing))
   lines += ['', *[f'![{p}]({p})' for p in plots]]
   return '\n'.join(lines) + '\n'
 
@@ -96,7 +99,7 @@ def plot_dataset(dataset: str, dtype: str, diags: dict[str, dict[str, np.ndarray
   """Two PNGs for one dataset and dtype: smallest eigenvalue and sorted mixture weights
   over training, one line (median over seeds) per regularizer. Returns the file names."""
   names = []
-  fig, ax = figures.subplots(figsize=(7, 4))
+  fig, ax = plots.subplots(figsize=(7, 4))
   for spec, d in diags.items():
     lo = np.min(d['min_eig'], axis=2)                               # [T, S]
     lo = np.where(np.isfinite(lo) & (lo > 0), lo, np.nan)
@@ -106,9 +109,9 @@ def plot_dataset(dataset: str, dtype: str, diags: dict[str, dict[str, np.ndarray
          title=f'{dataset}, {dtype}')
   ax.legend(fontsize=7)
   names.append(f'{dataset}-{dtype}-min_eig.png')
-  figures.save(fig, out / names[-1])
+  plots.save(fig, out / names[-1])
 
-  fig, axes = figures.subplots(1, len(diags), figsize=(3 * len(diags), 3), sharey=True, squeeze=False)
+  fig, axes = plots.subplots(1, len(diags), figsize=(3 * len(diags), 3), sharey=True, squeeze=False)
   for ax, (spec, d) in zip(axes[0], diags.items()):
     phi = -np.sort(-d['phi'], axis=2)                               # components by weight
     for k in range(phi.shape[2]):
@@ -118,7 +121,7 @@ def plot_dataset(dataset: str, dtype: str, diags: dict[str, dict[str, np.ndarray
   axes[0][0].legend(fontsize=7)
   fig.suptitle(f'{dataset}, {dtype}')
   names.append(f'{dataset}-{dtype}-weights.png')
-  figures.save(fig, out / names[-1])
+  plots.save(fig, out / names[-1])
   return names
 
 

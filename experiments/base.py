@@ -31,7 +31,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.n_mixtures = 4
   config.model.dropout_rate = 0.5  # keep-prob 0.5
   config.gmm = ml_collections.ConfigDict()
-  config.gmm.regularizer = 'jitter(eps=1e-6)'   # see dagmm_jax/regularizers.py
+  config.gmm.regularizer = 'jitter(eps=1e-6)'   # see dagmm_jax/core/regularizers.py
   # Objective and optimisation.
   config.lambda_energy = 0.1
   config.lambda_cov = 0.005
@@ -40,7 +40,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.num_epochs = 200
   config.dtype = 'float32'         # 'float64' enables jax_enable_x64
   config.checkpoint_every = 10     # epochs between checkpoints of the training state
-  # Label-free restarts (dagmm_jax/restarts.py): R members per seed; after select_epoch
+  # Label-free restarts (dagmm_jax/training/restarts.py): R members per seed; after select_epoch
   # epochs (0: at the end, then the R-member ensemble is scored too) the member with the
   # lowest training energy goes on alone.
   config.restarts = 1

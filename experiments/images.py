@@ -1,7 +1,7 @@
 """Visual inspection with a convolutional DAGMM (issue 5): image folders -> model -> report.
 
 A *pattern* names the regions of interest of an image; each region gets its own
-model (see dagmm_jax/inspection.py) and an image's energy is the sum of its
+model (see dagmm_jax/inspector.py) and an image's energy is the sum of its
 regions' energies. A region is a dict with
 
   width, height  resize target of the region (pixels)
@@ -47,7 +47,7 @@ def get_config(pattern: str = 'whole') -> ml_collections.ConfigDict:
   config.patterns = get_patterns()
   config.channels = 1                # 1 grayscale, 3 RGB
   config.skip_bad_images = False     # True: unreadable files are skipped with a warning
-  config.threshold_percentile = 99.0  # decision threshold: percentile of training energies
+  config.contamination = 0.01       # threshold: this share of the training images above it
   config.threshold_source = 'train'  # 'train' or 'val': whose energies set the threshold
   config.val_every = 1               # epochs between validation evaluations (0: never)
   # Networks: the compression network is convolutional; its filters come from the region.
@@ -62,7 +62,7 @@ def get_config(pattern: str = 'whole') -> ml_collections.ConfigDict:
   # No covariance penalty for images (the paper's lambda2 = 0.005 is for its tabular data).
   # P(Sigma) = sum 1/Sigma_jj also covers the reconstruction features (relative distance,
   # cosine), so it pays the network to keep its reconstructions poor and uneven. Measured
-  # with scripts/bench_images.py (issue 18, results/bench_images, 32 x 32 synthetic parts,
+  # with benchmarks/bench_images.py (issue 18, results/bench_images, 32 x 32 synthetic parts,
   # 200 epochs, seeds 0-5): with 0.005 the final training reconstruction error stays at
   # 20-40 and AUROC is 0.60-0.96 (untrained network 0.78-0.87); with 0 it falls to about 4
   # and AUROC is 1.000 on all six seeds. The mixture stays invertible through gmm.regularizer.

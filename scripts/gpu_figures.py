@@ -7,7 +7,7 @@ Runs, on whatever JAX's default backend is:
 1. ``experiment.train_and_evaluate`` on experiments/kdd.py (paper protocol) for
    seeds first_seed.. with ``epochs`` epochs, timed end to end (data loading,
    compiling, training, scoring);
-2. ``benchmark.run`` (scripts/bench.py's figures: samples/s for 1 and ``seeds``
+2. ``lib.run`` (benchmarks/bench.py's figures: samples/s for 1 and ``seeds``
    seeds, model FLOP/s against this device's dense matmul FLOP/s);
 3. per-seed F1 against ``--reference`` (default: the committed CPU run of
    seeds 100-119, results/table2_fresh/kdd-paper/results.json), when its epochs
@@ -26,12 +26,12 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-from absl import app, flags  # noqa: E402
+import jax
+import numpy as np
+from absl import app, flags
 
-from dagmm_jax import benchmark, checkpoint, cli, experiment, grid  # noqa: E402
+from benchmarks import lib
+from dagmm_jax import cli, experiment, grid
 
 OUT = flags.DEFINE_string('out', None, 'Output folder for gpu.json and gpu.md.')
 SEEDS = flags.DEFINE_integer('seeds', 20, 'Seeds trained together.')
@@ -93,7 +93,7 @@ def markdown(r: dict) -> str:
     lines += [f'| {s_} | {a if a is None else round(a, 4)} | {b if b is None else round(b, 4)} |'
               for s_, a, b in zip(c['seeds'], c['f1_here'], c['f1_reference'])]
     lines.append('')
-  lines += ['## Throughput (scripts/bench.py)', '', benchmark.markdown(r['bench'])]
+  lines += ['## Throughput (benchmarks/bench.py)', '', lib.markdown(r['bench'])]
   return '\n'.join(lines) + '\n'
 
 
@@ -108,13 +108,13 @@ def main(argv):
     start = time.perf_counter()
     results = experiment.train_and_evaluate(config, workdir)
     wall = time.perf_counter() - start
-  bench = benchmark.run(grid.load_experiment('kdd'), SEEDS.value, epochs=2, repeats=3)
+  bench = lib.run(grid.load_experiment('kdd'), SEEDS.value, epochs=2, repeats=3)
   r = {'device': device_name(), 'jax': jax.__version__, 'python': platform.python_version(),
        'argv': sys.argv, 'seeds': SEEDS.value, 'epochs': EPOCHS.value, 'wall_s': wall,
        'reproduction': {k: results[k] for k in ('summary', 'runs', 'config', 'seeds')},
        'comparison': compare(results, REFERENCE.value), 'bench': bench}
   out = pathlib.Path(OUT.value)
-  benchmark.write_report(out, 'gpu', r, markdown(r))
+  lib.write_report(out, 'gpu', r, markdown(r))
 
 
 if __name__ == '__main__':

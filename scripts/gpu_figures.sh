@@ -37,6 +37,8 @@ case "${1:-}" in
         --target /tmp/site .whl/*.whl
       export PYTHONPATH=/tmp/site
     fi
+    # The package is not installed there: the repository root is on the path instead.
+    export PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}$PWD"
     export DAGMM_DATA_DIR="${DAGMM_DATA_DIR:-$PWD/.gpu_data}" PYTHONUNBUFFERED=1
     ${PY:-python3} -c 'import jax; print(jax.__version__, jax.devices())'
     ${PY:-python3} scripts/gpu_figures.py --out "${OUT:?}" --seeds "${SEEDS:-20}" --epochs "${EPOCHS:-200}"

@@ -5,7 +5,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from dagmm_jax import grid, train
+from dagmm_jax import grid
+from dagmm_jax.training import train
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 

@@ -45,7 +45,7 @@ def test_rule_adopts_only_differences_beyond_their_standard_error():
              'a-glorot': _results(base + 0.001), 'b-glorot': _results(base, failed=(3,))}
   lines = ablation.decide(study, results)
   assert lines[0].startswith('- `glorot`') and 'keep the default' in lines[0]   # a failed seed is F1 0
-  assert "adopt `zscore`" in lines[1] and 'keep the default' in lines[2]
+  assert 'adopt `zscore`' in lines[1] and 'keep the default' in lines[2]
   assert ablation.seed_f1(results['b-glorot'])[3] == 0.0
   assert 'cells missing' in ablation.decide(study, {'a-default': results['a-default']})[0]
 

@@ -4,8 +4,9 @@ import os
 import jax
 import pytest
 
-from dagmm_jax import benchmark, train
-from dagmm_jax.model import build_net
+from benchmarks import lib
+from dagmm_jax.training import train
+from dagmm_jax.core.model import build_net
 from helpers import load_config
 
 
@@ -15,14 +16,14 @@ def test_model_flops_count_every_dense_kernel():
   one_seed = jax.tree_util.tree_map(lambda a: a[0], params)
   widths = [(118, 60), (60, 30), (30, 10), (10, 1), (1, 10), (10, 30), (30, 60), (60, 118),
             (3, 10), (10, 4)]
-  assert benchmark.model_flops_per_sample(one_seed) == 6 * sum(a * b for a, b in widths)
+  assert lib.model_flops_per_sample(one_seed) == 6 * sum(a * b for a, b in widths)
 
 
 def test_markdown_lists_every_measure():
   row = lambda s: {'seeds': s, 'steps_per_epoch': 3, 'batch': 8, 'seconds_per_epoch': 0.5,
                    'samples_per_s': 48.0, 'model_flops_per_s': 2e9, 'compile_s': 1.0,
                    'fraction_of_matmul': 0.2}
-  text = benchmark.markdown({'device': 'cpu:0', 'dataset': 'kddcup99', 'dtype': 'float32',
+  text = lib.markdown({'device': 'cpu:0', 'dataset': 'kddcup99', 'dtype': 'float32',
                              'matmul_flops_per_s': 1e10,
                              'train': [row(1), row(20), {**row(20), 'processes': 2}],
                              'score': {'seeds': 20, 'energies_per_s': 1e5, 'compile_s': 2.0},
@@ -37,7 +38,7 @@ def test_markdown_lists_every_measure():
 def test_parallel_throughput_sums_the_pinned_workers(data_file):
   data_file('thyroid.mat')
   config = load_config('thyroid')
-  t = benchmark.parallel_train_throughput(config, seeds=4, epochs=2, repeats=1, processes=2)
+  t = lib.parallel_train_throughput(config, seeds=4, epochs=2, repeats=1, processes=2)
   assert t['seeds'] == 4 and t['processes'] == 2 and t['steps_per_epoch'] == 2   # ~1,840 rows, batch 1024
   assert [w['seeds'] for w in t['workers']] == [2, 2]
   for w in t['workers']:   # 2 seeds x a full pass over their rows per epoch
@@ -49,12 +50,12 @@ def test_parallel_throughput_sums_the_pinned_workers(data_file):
 
 
 def test_profile_kinds_and_table():
-  assert benchmark.op_kind('ynn_fusion.16').startswith('dots')
-  assert benchmark.op_kind('dot.119').startswith('dots')
-  assert benchmark.op_kind('triangular_solve.35').startswith('LAPACK')
-  assert benchmark.op_kind('add_tanh_fusion.2').startswith('other')
-  assert benchmark.HLO_NAME.match('add_tanh_fusion.2') and not benchmark.HLO_NAME.match('ThunkExecutor::Execute')
-  text = benchmark.profile_markdown({
+  assert lib.op_kind('ynn_fusion.16').startswith('dots')
+  assert lib.op_kind('dot.119').startswith('dots')
+  assert lib.op_kind('triangular_solve.35').startswith('LAPACK')
+  assert lib.op_kind('add_tanh_fusion.2').startswith('other')
+  assert lib.HLO_NAME.match('add_tanh_fusion.2') and not lib.HLO_NAME.match('ThunkExecutor::Execute')
+  text = lib.profile_markdown({
       'device': 'cpu:0', 'dataset': 'kddcup99', 'seeds': 20, 'batch': 1024, 'steps': 10,
       'wall_ms_per_step': 80.0, 'kinds_ms_per_step': {'dots': 30.0, 'other': 10.0},
       'top_ops': [{'op': 'dot.1', 'ms_per_step': 3.0, 'kind': 'dots', 'from': 'a/while/body/enc/dot'}]})
@@ -62,8 +63,8 @@ def test_profile_kinds_and_table():
 
 
 def test_cpu_paths_compares_both_lowerings_and_both_sorts():
-  r = benchmark.cpu_paths(seeds=2, rows=5000, steps=3, repeats=1, batch=64)
+  r = lib.cpu_paths(seeds=2, rows=5000, steps=3, repeats=1, batch=64)
   assert r['masks_identical'] and r['sort_identical']
   for key in ('masks_rolled', 'masks_unrolled', 'sort_xla', 'sort_numpy'):
     assert r[key]['epoch_s'] > 0 and r[key]['compile_s'] > 0
-  assert 'Sort' in benchmark.cpu_paths_markdown(r)
+  assert 'Sort' in lib.cpu_paths_markdown(r)

@@ -8,7 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dagmm_jax import cpu
+from dagmm_jax import host
+from dagmm_jax.training import cpu
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -33,11 +34,11 @@ def test_stable_argsort_equals_jnp_stable_argsort_under_jit_and_vmap(kind):
 
 # Trains 2 synthetic seeds for 3 epochs with either JAX's own CPU paths (rolled
 # Threefry, XLA sort) or cpu.py's, and saves everything that came out.
-_SCRIPT = '''
+_SCRIPT = """
 import sys
-sys.path[:0] = [{root!r}, {tests!r}]
+sys.path[:0] = [{tests!r}]
 import jax, jax.numpy as jnp, numpy as np
-from dagmm_jax import cpu, train
+from dagmm_jax.training import cpu, train
 from helpers import load_config, synthetic_data
 if sys.argv[1] == 'default':
   cpu.unroll_threefry_on_cpu = lambda: False
@@ -51,7 +52,7 @@ state = train.fit(config, train.init_state(config, [0, 1], 8), synthetic_data(n_
 uniform = jax.jit(lambda k: jax.random.uniform(k, (4097,)))(jax.random.PRNGKey(3))
 leaves = jax.tree_util.tree_leaves(jax.device_get(state)) + [uniform] + list(logged[-1])
 np.savez(sys.argv[2], *[np.asarray(l) for l in leaves])
-'''
+"""
 
 
 def test_training_with_cpu_paths_is_bit_identical_to_jax_default_paths(tmp_path):
@@ -68,16 +69,16 @@ def test_training_with_cpu_paths_is_bit_identical_to_jax_default_paths(tmp_path)
 
 @pytest.mark.parametrize('shape', [(1000, 118), (7,), (3, 5, 2)])
 def test_aligned_arrays_are_used_in_place_by_the_device(shape):
-  x = cpu.aligned_empty(shape, np.float32)
+  x = host.aligned_empty(shape, np.float32)
   x[...] = np.arange(x.size, dtype=np.float32).reshape(shape)
-  assert x.ctypes.data % cpu.ALIGN == 0 and x.shape == shape and x.dtype == np.float32
-  device = cpu.on_device(x, np.float32)
+  assert x.ctypes.data % host.ALIGN == 0 and x.shape == shape and x.dtype == np.float32
+  device = host.on_device(x, np.float32)
   assert device.unsafe_buffer_pointer() == x.ctypes.data     # no copy
   np.testing.assert_array_equal(device, x)
-  cast = cpu.on_device(x, jnp.bfloat16)                       # another dtype: a converted copy
+  cast = host.on_device(x, jnp.bfloat16)                       # another dtype: a converted copy
   assert cast.dtype == jnp.bfloat16 and cast.unsafe_buffer_pointer() != x.ctypes.data
 
 
 def test_release_free_memory_and_peak_memory():
-  cpu.release_free_memory()             # must not raise, on any libc
-  assert 0.01 < cpu.peak_host_memory_gib() < 64
+  host.release_free_memory()             # must not raise, on any libc
+  assert 0.01 < host.peak_host_memory_gib() < 64

@@ -10,7 +10,9 @@ import time
 import numpy as np
 import pytest
 
-from dagmm_jax import distributed, experiment, study
+from dagmm_jax import experiment, study
+from dagmm_jax.core import metrics
+from dagmm_jax.training import distributed
 from helpers import ROOT, load_config
 
 pytestmark = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2,
@@ -31,7 +33,7 @@ def test_two_processes_match_one_process(tmp_path, data_file):
   assert two['processes'] == 2 and len(two['devices']) == 2
   assert [r['seed'] for r in two['runs']] == [0, 1, 2, 3]
   for a, b in zip(one['runs'], two['runs']):
-    for m in experiment.METRICS:
+    for m in metrics.NAMES:
       assert a[m] == pytest.approx(b[m], abs=1e-4), (a['seed'], m)
     assert a['threshold'] == pytest.approx(b['threshold'], rel=1e-5)
   # One chunk of four seeds, sharded over both processes, one checkpoint for both.
@@ -40,6 +42,10 @@ def test_two_processes_match_one_process(tmp_path, data_file):
   assert (tmp_path / 'two' / 'checkpoints' / 'chunk_0' / '4').is_dir()
   # Both processes' peaks and the launcher's are summed in the run's.
   assert two['peak_host_memory_gib'] >= record['peak_host_memory_gib'] > one['peak_host_memory_gib']
+  peak = record['peak_host_memory']
+  assert len(peak['processes']) == 2 and peak['launcher'] > 0
+  assert peak['total'] == pytest.approx(sum(peak['processes']) + peak['launcher'])
+  assert two['peak_host_memory'] == [peak]
   # Process 0 alone writes the log: one line per call, every seed in it.
   diag_two, diag_one = (study.read_diagnostics(tmp_path / d) for d in ('two', 'one'))
   assert diag_two['min_eig'].shape == diag_one['min_eig'].shape == (2, 4, config.model.n_mixtures)
@@ -53,11 +59,11 @@ def test_two_processes_match_one_process(tmp_path, data_file):
 def test_a_killed_process_ends_the_run_and_the_same_command_resumes(tmp_path, data_file):
   data_file('thyroid.mat')
   workdir = tmp_path / 'run'
-  script = ('import sys; from dagmm_jax import cli, experiment; from helpers import load_config\n'
+  script = ('import sys; from dagmm_jax import experiment; from helpers import load_config\n'
             'from absl import logging; logging.use_absl_handler(); logging.set_verbosity("info")\n'
             'config = load_config("thyroid", num_epochs=400, num_seeds=2, checkpoint_every=20)\n'
             f'experiment.train_and_evaluate(config, {str(workdir)!r}, processes=2)\n')
-  env = {**os.environ, 'PYTHONPATH': os.pathsep.join([str(ROOT), str(ROOT / 'tests')])}
+  env = {**os.environ, 'PYTHONPATH': str(ROOT / 'tests')}
   log = tmp_path / 'log.txt'
   with log.open('w') as out:
     run = subprocess.Popen([sys.executable, '-c', script], stderr=out, stdout=out, env=env)
@@ -97,10 +103,10 @@ def test_the_data_set_is_prepared_once_before_the_processes_start(tmp_path, monk
 
 
 def test_a_failed_process_stops_the_others_at_once(tmp_path, monkeypatch):
-  from dagmm_jax import workers
+  from dagmm_jax.training import pinning
   started = []
   scripts = ['import sys, time; time.sleep(0.5); sys.exit(3)', 'import time; time.sleep(120)']
-  monkeypatch.setattr(workers, 'spawn', lambda target, args, cores, extra_env=None: started.append(
+  monkeypatch.setattr(pinning, 'spawn', lambda target, args, cores, extra_env=None: started.append(
       subprocess.Popen([sys.executable, '-c', scripts[int(args[3])]])) or started[-1])
   t0 = time.monotonic()
   with pytest.raises(RuntimeError, match=r'process 0 of the run failed \(exit status 3\).*Rerun'):

@@ -5,7 +5,11 @@ import time
 import numpy as np
 import pytest
 
-from dagmm_jax import evaluate, experiment, train
+from dagmm_jax import experiment
+from dagmm_jax.core import metrics
+from dagmm_jax.data import make_split
+from dagmm_jax.inspector import score_to_csv
+from dagmm_jax.training import train
 from helpers import load_config
 
 
@@ -27,7 +31,7 @@ def test_results_files_are_complete(tmp_path):
   assert [r['seed'] for r in on_disk['runs']] == [0, 1]
   for run in on_disk['runs']:
     assert not run['failed']
-    for m in experiment.METRICS:
+    for m in metrics.NAMES:
       assert 0.0 <= run[m] <= 1.0 and 0.0 <= run['untrained'][m] <= 1.0
   s = results['summary']['trained']
   assert s['n'] == 2 and s['f1']['mean'] == pytest.approx(np.mean([r['f1'] for r in results['runs']]))
@@ -41,17 +45,30 @@ def test_results_files_are_complete(tmp_path):
     assert data[:8] == b'\x89PNG\r\n\x1a\n' and len(data) > 5000
     assert f']({name})' in md
   assert 'the trained seed with the median F1' in md
-  # Figure 3's view of a seed (final networks and GMM restored from ``final/``)
-  # scores its test rows as the run did: the same top-k threshold and metrics.
+  # Figure 3's view of a seed (its saved model, ``models/seed_<s>``) scores its
+  # test rows as the run did: the same top-k threshold and metrics.
   config = _config()
   data = experiment._load(config)
-  for index, run in enumerate(results['runs']):
-    z, energies, labels = experiment.seed_test_view(config, data, tmp_path, run['seed'], 0, index)
+  for run in results['runs']:
+    z, energies, labels = experiment.seed_test_view(config, data, tmp_path, run['seed'])
     assert z.shape == (run['n_test'], config.model.latent_dims + 2) and energies.shape == labels.shape
     k = int(round(config.rho * labels.size))
-    again = evaluate.evaluate_scores(labels, energies, k)
+    again = metrics.evaluate_scores(labels, energies, k)
     assert again['threshold'] == pytest.approx(run['threshold'], rel=1e-5, abs=1e-5)
     assert again['f1'] == pytest.approx(run['f1'], abs=1e-9)
+  # The saved model is the estimator's format: dagmm-score scores raw rows with it
+  # (its own scaler and the run's threshold), as the run scored them.
+  run = results['runs'][0]
+  split = make_split(data.y, config.protocol, run['seed'])
+  np.savetxt(tmp_path / 'rows.csv', data.x[split.test_idx], delimiter=',')
+  flagged = score_to_csv(experiment.model_dir(tmp_path, run['seed']), tmp_path / 'rows.csv',
+                         tmp_path / 'scores.csv')
+  scored = np.loadtxt(tmp_path / 'scores.csv', delimiter=',', skiprows=1)
+  _, energies, _ = experiment.seed_test_view(config, data, tmp_path, run['seed'])
+  np.testing.assert_allclose(scored[:, 1], energies, rtol=1e-5, atol=1e-5)
+  # The run flagged its top k rows (energy >= threshold); the model flags energy > threshold.
+  k = int(round(config.rho * len(energies)))
+  assert flagged == int(np.sum(scored[:, 2])) and flagged in (k - 1, k)
 
 
 def test_interrupted_run_resumes_to_the_same_results(tmp_path, monkeypatch):

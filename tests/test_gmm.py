@@ -6,7 +6,7 @@ import pytest
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
-from dagmm_jax import gmm
+from dagmm_jax.core import gmm
 
 
 def _problem(seed=0, n=500, d=3, k=4):

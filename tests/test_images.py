@@ -11,13 +11,15 @@ import pytest
 from helpers import ROOT, load_config
 from PIL import Image
 
-from dagmm_jax import checkpoint, evaluate, images_report, inference, train
-from dagmm_jax.api import DAGMM, ModelError
+from dagmm_jax.core import inference, metrics
+from dagmm_jax.reports import inspection
+from dagmm_jax.training import train
+from dagmm_jax.estimator import DAGMM, ModelError
 from dagmm_jax.data import DataError
 from dagmm_jax.data import images as img
 from dagmm_jax.data import synthetic_images as synth
-from dagmm_jax.inspection import Inspector, score_to_csv
-from dagmm_jax.model import build_net
+from dagmm_jax.inspector import Inspector
+from dagmm_jax.core.model import build_net
 
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
 TINY = {'all': {'width': 32, 'height': 32, 'region': 'all', 'filters': (8, 16)}}
@@ -385,7 +387,7 @@ def trained(tmp_path_factory):
 def _auroc(inspector, folders):
   ok, ng = inspector.score_folder(folders['test_ok']), inspector.score_folder(folders['test_ng'])
   labels = np.r_[np.zeros(len(ok.names)), np.ones(len(ng.names))]
-  return evaluate.auroc(labels, np.r_[ok.energies, ng.energies])
+  return metrics.auroc(labels, np.r_[ok.energies, ng.energies])
 
 
 def test_training_lowers_loss_and_logs_validation(trained):
@@ -410,7 +412,7 @@ def test_training_lowers_loss_and_logs_validation(trained):
 # --xla_cpu_max_isa=SSE4_2) while the untrained network gave 0.81. With
 # experiments/images.py's lambda_cov = 0 the trained run scores 1.000 on data and
 # training seeds 0-5, and on seeds 0-2 with SSE4_2 and on one core (taskset); the
-# untrained network scores 0.78-0.87 (scripts/bench_images.py, results/bench_images).
+# untrained network scores 0.78-0.87 (benchmarks/bench_images.py, results/bench_images).
 # Even defects half as contrasted still score 0.97-0.99. The bounds below sit 0.05
 # under 1.000 and 0.08 over 0.87.
 def test_trained_beats_untrained(trained):
@@ -454,7 +456,7 @@ def test_save_load_identical(trained):
 
 def test_report(trained, tmp_path):
   folders, inspector, _ = trained
-  metrics = images_report.make_report(inspector, folders['test_ok'], folders['test_ng'], tmp_path)
+  metrics = inspection.make_report(inspector, folders['test_ok'], folders['test_ng'], tmp_path)
   for name in ('energy_hist.png', 'curves.png', 'latent_scatter.png', 'pca.png', 'tsne.png', 'worst.png',
                'false_positives.png', 'missed.png'):
     data = (tmp_path / name).read_bytes()
@@ -476,13 +478,13 @@ def test_report_threshold_for_a_target_recall_is_stored_with_the_model(trained, 
   folders, _, workdir = trained
   shutil.copytree(workdir, tmp_path / 'model')
   inspector = Inspector.load(tmp_path / 'model')
-  metrics = images_report.make_report(inspector, folders['test_ok'], folders['test_ng'],
+  metrics = inspection.make_report(inspector, folders['test_ok'], folders['test_ng'],
                                       tmp_path / 'report', target_recall=0.9)
   assert metrics['recall'] >= 0.9 and metrics['threshold'] == inspector.threshold
   assert 'for recall >= 0.9' in (tmp_path / 'report' / 'report.md').read_text()
   inspector.save_threshold(tmp_path / 'model')
   assert Inspector.load(tmp_path / 'model').threshold == inspector.threshold
-  metrics = images_report.make_report(inspector, folders['test_ok'], folders['test_ng'],
+  metrics = inspection.make_report(inspector, folders['test_ok'], folders['test_ng'],
                                       tmp_path / 'report', max_fpr=0.0)
   assert metrics['false_positive_rate'] == 0.0
 
@@ -563,24 +565,24 @@ def test_uint8_images_train_and_score_like_float_images(tmp_path):
   np.testing.assert_array_equal(m8.scale_, np.float32([255]))
   assert m8.scale_.dtype == np.float32 and m8.shift_.dtype == np.float32
   np.testing.assert_array_equal(mf.scale_, np.float32([1]))
-  e8 = m8.score_samples(u8)
-  np.testing.assert_array_equal(e8, mf.score_samples(img.to_unit(u8)))
-  np.testing.assert_array_equal(m8.train_energies_, mf.train_energies_)
+  e8 = m8.decision_function(u8)
+  np.testing.assert_array_equal(e8, mf.decision_function(img.to_unit(u8)))
+  np.testing.assert_array_equal(m8.decision_scores_, mf.decision_scores_)
   assert m8.threshold_ == mf.threshold_
   # A model takes the dtype it was trained on only, also after save/load.
   m8.save(tmp_path / 'm8')
   loaded = DAGMM.load(tmp_path / 'm8')
   assert json.loads((tmp_path / 'm8' / 'model.json').read_text())['input_dtype'] == 'uint8'
-  np.testing.assert_array_equal(loaded.score_samples(u8), e8)
+  np.testing.assert_array_equal(loaded.decision_function(u8), e8)
   for model in (m8, loaded):
     with pytest.raises(ValueError, match='X has dtype uint16 but the model was trained on uint8 images'):
-      model.score_samples(u8.astype(np.uint16))
+      model.decision_function(u8.astype(np.uint16))
     with pytest.raises(ValueError, match='X has dtype float32 but .* expects dtype uint8'):
-      model.score_samples(img.to_unit(u8))
+      model.decision_function(img.to_unit(u8))
   with pytest.raises(ValueError, match=r'X has dtype uint8 but .*trained on float32 images'):
-    mf.score_samples(u8)
+    mf.decision_function(u8)
   with pytest.raises(ValueError, match=r'X_val has dtype float64 \(taken as float32\) but .* uint8'):
-    DAGMM(config).fit(u8, img.to_unit(u8).astype(np.float64))
+    DAGMM(config).fit(u8, x_val=img.to_unit(u8).astype(np.float64))
   # Model folders from before input_dtype was stored load as float32 models.
   mf.save(tmp_path / 'mf')
   meta = json.loads((tmp_path / 'mf' / 'model.json').read_text())
@@ -588,7 +590,7 @@ def test_uint8_images_train_and_score_like_float_images(tmp_path):
   (tmp_path / 'mf' / 'model.json').write_text(json.dumps(meta))
   old = DAGMM.load(tmp_path / 'mf')
   assert old.input_dtype_ == 'float32'
-  np.testing.assert_array_equal(old.score_samples(img.to_unit(u8)), mf.score_samples(img.to_unit(u8)))
+  np.testing.assert_array_equal(old.decision_function(img.to_unit(u8)), mf.decision_function(img.to_unit(u8)))
 
 
 def test_uint16_images_are_divided_by_65535():
@@ -603,98 +605,13 @@ def test_uint16_images_are_divided_by_65535():
   m = DAGMM(config).fit(u16)
   np.testing.assert_array_equal(m.scale_, np.float32([65535]))
   assert m.input_dtype_ == 'uint16'
-  np.testing.assert_array_equal(m.train_energies_, DAGMM(config).fit(img.to_unit(u16)).train_energies_)
+  np.testing.assert_array_equal(m.decision_scores_, DAGMM(config).fit(img.to_unit(u16)).decision_scores_)
   with pytest.raises(ValueError, match='X has dtype uint8 but the model was trained on uint16 images'):
-    m.score_samples(_uint8_parts(n=2))
-
-
-# -- tabular API ----------------------------------------------------------------
-
-def test_tabular_api_roundtrip(tmp_path):
-  rng = np.random.default_rng(0)
-  x = rng.normal(size=(300, 5)).astype(np.float32) * 10 + 50
-  config = load_config('kdd', num_epochs=20, batch_size=100, learning_rate=1e-3,
-                       model__hidden=(8,), model__n_mixtures=2)
-  model = DAGMM(config).fit(x)
-  e = model.score_samples(x[:7])
-  assert e.shape == (7,) and np.all(np.isfinite(e))
-  assert set(np.unique(model.predict(x))) <= {0, 1}
-  assert np.mean(model.predict(x)) <= 0.05            # 99th percentile of training energies
-  model.save(tmp_path / 'm')
-  model.save(tmp_path / 'm')                           # overwriting is fine
-  loaded = DAGMM.load(tmp_path / 'm')
-  np.testing.assert_array_equal(loaded.score_samples(x), model.score_samples(x))
-  assert loaded.threshold_ == model.threshold_
-  with pytest.raises(ValueError, match=r'sample shape \(4,\)'):
-    loaded.score_samples(x[:, :4])
-  np.savetxt(tmp_path / 'rows.csv', x[:5], delimiter=',', header='a,b,c,d,e', comments='')
-  assert score_to_csv(tmp_path / 'm', tmp_path / 'rows.csv', tmp_path / 'out.csv') >= 0
-  rows = (tmp_path / 'out.csv').read_text().splitlines()
-  assert rows[0] == 'id,energy,is_anomaly' and len(rows) == 6
-  np.testing.assert_allclose([float(r.split(',')[1]) for r in rows[1:]], model.score_samples(x[:5]),
-                             rtol=1e-6)
-
-
-def _small_tabular(**extra):
-  """KDD's config shrunk, plus ``extra`` estimator fields the tabular configs leave to
-  their defaults (threshold_source, threshold_percentile)."""
-  rng = np.random.default_rng(1)
-  x = (rng.normal(size=(200, 5)) * 10 + 50).astype(np.float32)
-  config = load_config('kdd', num_epochs=6, checkpoint_every=2, batch_size=50, learning_rate=1e-3,
-                       model__hidden=(8,), model__n_mixtures=2)
-  config.update(extra)
-  return x[:160], x[160:], config
-
-
-def test_fit_resumes_after_interruption(tmp_path, monkeypatch):
-  x, x_val, config = _small_tabular()
-  full = DAGMM(config).fit(x, x_val, workdir=tmp_path / 'full')
-  real_save = checkpoint.save
-
-  def save_then_crash(mngr, step, tree):
-    real_save(mngr, step, tree)
-    if step == 4:
-      raise KeyboardInterrupt('simulated interruption after the epoch-4 checkpoint')
-  monkeypatch.setattr(checkpoint, 'save', save_then_crash)
-  with pytest.raises(KeyboardInterrupt):
-    DAGMM(config).fit(x, x_val, workdir=tmp_path / 'cut')
-  monkeypatch.undo()
-  resumed = DAGMM(config).fit(x, x_val, workdir=tmp_path / 'cut')
-  np.testing.assert_allclose(resumed.score_samples(x_val), full.score_samples(x_val), rtol=1e-5)
-  assert [r['epoch'] for r in resumed.history_] == list(range(1, 7))      # validation every epoch
-  assert all('val_energy' in r for r in resumed.history_)
-  config.learning_rate = 1e-2
-  with pytest.raises(ValueError, match='differs in: learning_rate'):
-    DAGMM(config).fit(x, x_val, workdir=tmp_path / 'cut')
-  with pytest.raises(ValueError, match=r'another data \(differs in: train.sha256\)'):
-    DAGMM(_small_tabular()[2]).fit(x + 1, x_val, workdir=tmp_path / 'cut')
-
-
-def test_threshold_from_validation_energies():
-  x, x_val, config = _small_tabular(threshold_source='val', threshold_percentile=90.0)
-  model = DAGMM(config).fit(x, x_val)
-  assert model.threshold_ == pytest.approx(np.percentile(model.score_samples(x_val), 90.0))
-  with pytest.raises(ValueError, match='needs validation data'):
-    DAGMM(config).fit(x)
-
-
-def test_load_errors(tmp_path):
-  with pytest.raises(ModelError, match='folder does not exist'):
-    DAGMM.load(tmp_path / 'missing')
-  (tmp_path / 'partial').mkdir()
-  (tmp_path / 'partial' / 'config.json').write_text('{}')
-  with pytest.raises(ModelError, match=r"missing \['model.json', 'params.msgpack'\]"):
-    DAGMM.load(tmp_path / 'partial')
-  for f in ('model.json', 'params.msgpack'):
-    (tmp_path / 'partial' / f).write_bytes(b'\x00garbage')
-  with pytest.raises(ModelError, match='corrupt DAGMM model'):
-    DAGMM.load(tmp_path / 'partial')
-  with pytest.raises(ModelError, match='not fitted'):
-    DAGMM(load_config('kdd')).score_samples(np.zeros((2, 3)))
+    m.decision_function(_uint8_parts(n=2))
 
 
 def test_importing_the_plotting_modules_keeps_the_users_matplotlib_backend():
-  code = ('import matplotlib; import dagmm_jax.study, dagmm_jax.images_report; '
+  code = ('import matplotlib; import dagmm_jax.study, dagmm_jax.reports.inspection; '
           'print(matplotlib.get_backend())')
   out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=ROOT,
                        env={**__import__('os').environ, 'MPLBACKEND': 'svg'}, check=True).stdout

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dagmm_jax import gmm, regularizers
+from dagmm_jax.core import gmm, regularizers
 
 
 def test_spec_parsing_and_jitter():

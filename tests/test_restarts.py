@@ -4,7 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from dagmm_jax import experiment, restarts
+from dagmm_jax import experiment
+from dagmm_jax.training import restarts
 from dagmm_jax.data import Dataset, load_dataset, make_split
 from helpers import load_config
 

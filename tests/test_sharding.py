@@ -5,18 +5,19 @@ import subprocess
 import sys
 import textwrap
 
-import numpy as np
 import pytest
 
 from dagmm_jax import experiment
+from dagmm_jax.core import metrics
 from helpers import ROOT, load_config
 
-SCRIPT = textwrap.dedent('''
+SCRIPT = textwrap.dedent("""
     import json, sys
     import jax, numpy as np
-    sys.path[:0] = [{root!r}, {tests!r}]
+    sys.path[:0] = [{tests!r}]
     from helpers import load_config, synthetic_data
-    from dagmm_jax import experiment, sharding, train
+    from dagmm_jax import experiment
+    from dagmm_jax.training import sharding, train
     assert jax.device_count() == 4, jax.devices()
     # Training alone: sharded vs all seeds on one device, same process.
     config = load_config('kdd', batch_size=100, num_epochs=2, model__hidden=(16, 8))
@@ -33,7 +34,7 @@ SCRIPT = textwrap.dedent('''
     if len(sys.argv) > 2:   # end to end on Thyroid (sharded inside train_and_evaluate)
       runs = experiment.train_and_evaluate(load_config('thyroid', num_epochs=3, num_seeds=4), sys.argv[1])['runs']
     print(json.dumps({{'diff': diff, 'runs': runs}}))
-''')
+""")
 
 
 def _sharded(*args) -> dict:
@@ -58,5 +59,5 @@ def test_seed_sharding_end_to_end_matches_one_device(tmp_path, data_file):
   single = experiment.train_and_evaluate(load_config('thyroid', num_epochs=3, num_seeds=4),
                                          str(tmp_path / 'single'))
   for a, b in zip(single['runs'], got['runs']):
-    for m in experiment.METRICS:
+    for m in metrics.NAMES:
       assert a[m] == pytest.approx(b[m], abs=1e-6), (a['seed'], m)

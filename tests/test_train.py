@@ -4,8 +4,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dagmm_jax import checkpoint, objective, regularizers, train
-from dagmm_jax.model import build_net
+from dagmm_jax.core import objective, regularizers
+from dagmm_jax.training import checkpoint, train
+from dagmm_jax.core.model import build_net
 from helpers import load_config, synthetic_data
 
 

@@ -24,6 +24,8 @@ the paper's draw of 24,319 attack rows is ``make_split(..., max_anomalies=24319)
 from __future__ import annotations
 
 import functools
+import os
+import pathlib
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -31,7 +33,8 @@ import numpy as np
 from dagmm_jax.data.download import DataError, resolve_file, sha256_of
 from dagmm_jax.data.kddcup99 import (SYMBOLIC_ENCODINGS, Kddcup99Blocks, onehot_binary_symbolic,
                                      parse_kddcup)
-from dagmm_jax.data.odds import ArrayBlockBuilder, OddsMat, load_mat, read_blocks, tfds_dir
+from dagmm_jax.data.blocks import ArrayBlockBuilder, read_blocks, tfds_dir
+from dagmm_jax.data.odds import OddsMat, load_mat
 from dagmm_jax.data.protocols import (
   PROTOCOLS,
   SCALING_METHODS,
@@ -42,9 +45,9 @@ from dagmm_jax.data.protocols import (
 )
 
 __all__ = [
-  "DATASETS", "DataError", "Dataset", "PROTOCOLS", "SCALING_METHODS", "Scaler",
-  "Split", "fit_scaler", "get_builder", "load_dataset", "load_mat", "make_split",
-  "parse_kddcup", "resolve_file", "sha256_of",
+  'DATASETS', 'DataError', 'Dataset', 'PROTOCOLS', 'SCALING_METHODS', 'Scaler',
+  'Split', 'fit_scaler', 'get_builder', 'load_dataset', 'load_mat', 'make_split',
+  'parse_kddcup', 'resolve_file', 'sha256_of',
 ]
 
 
@@ -71,13 +74,13 @@ def _flip(y: np.ndarray) -> np.ndarray:
 # Stored y is already "1 = anomaly" for these (for KDD: is_normal_traffic,
 # and the 'normal.' rows are the paper's anomaly class).
 _BUILDERS: dict[str, Callable[[], ArrayBlockBuilder]] = {
-  "kddcup99": _kdd,
-  "thyroid": _odds("thyroid"),
-  "arrhythmia": _odds("arrhythmia"),
+  'kddcup99': _kdd,
+  'thyroid': _odds('thyroid'),
+  'arrhythmia': _odds('arrhythmia'),
 }
 # Data sets that reuse another one's x with relabelled y.
 _RELABELLED: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
-  "kddcup99_rev": ("kddcup99", _flip),  # attacks are the anomalies
+  'kddcup99_rev': ('kddcup99', _flip),  # attacks are the anomalies
 }
 DATASETS: tuple[str, ...] = (*_BUILDERS, *_RELABELLED)
 
@@ -86,7 +89,7 @@ def get_builder(name: str) -> ArrayBlockBuilder:
   """The TFDS builder that stores data set ``name`` (for a relabelled set, its base)."""
   base = _RELABELLED[name][0] if name in _RELABELLED else name
   if base not in _BUILDERS:
-    raise ValueError(f"unknown dataset {name!r}; known datasets: {list(DATASETS)}")
+    raise ValueError(f'unknown dataset {name!r}; known datasets: {list(DATASETS)}')
   return _BUILDERS[base]()
 
 
@@ -103,7 +106,7 @@ def prepare_dataset(name: str) -> None:
 
 
 @functools.lru_cache(maxsize=None)
-def load_dataset(name: str, kdd_symbolic: str = "strings") -> Dataset:
+def load_dataset(name: str, kdd_symbolic: str = 'strings') -> Dataset:
   """Load a data set by name (prepared with TFDS on first use, cached in-process).
 
   ``kdd_symbolic`` (KDDCUP sets only): 'strings' one-hot encodes the three
@@ -113,10 +116,10 @@ def load_dataset(name: str, kdd_symbolic: str = "strings") -> Dataset:
   share the same x).
   """
   if kdd_symbolic not in SYMBOLIC_ENCODINGS:
-    raise ValueError(f"unknown kdd_symbolic {kdd_symbolic!r}; known: {list(SYMBOLIC_ENCODINGS)}")
-  if kdd_symbolic != "strings":
-    if not name.startswith("kddcup99"):
-      raise ValueError(f"kdd_symbolic={kdd_symbolic!r} applies to the KDDCUP sets only, not {name!r}")
+    raise ValueError(f'unknown kdd_symbolic {kdd_symbolic!r}; known: {list(SYMBOLIC_ENCODINGS)}')
+  if kdd_symbolic != 'strings':
+    if not name.startswith('kddcup99'):
+      raise ValueError(f'kdd_symbolic={kdd_symbolic!r} applies to the KDDCUP sets only, not {name!r}')
     data = load_dataset(name)
     return data._replace(x=_read_only(onehot_binary_symbolic(data.x)))
   if name in _RELABELLED:
@@ -125,3 +128,20 @@ def load_dataset(name: str, kdd_symbolic: str = "strings") -> Dataset:
     return Dataset(name=name, x=data.x, y=_read_only(relabel(data.y)))
   x, y = read_blocks(get_builder(name))
   return Dataset(name=name, x=_read_only(x), y=_read_only(y))
+
+
+def load_rows(path: str | os.PathLike) -> np.ndarray:
+  """Tabular rows ``[N, D]`` from ``.npy`` or ``.csv`` (an optional header line is skipped)."""
+  path = pathlib.Path(path)
+  if not path.is_file():
+    raise FileNotFoundError(f'input file {path} does not exist')
+  if path.suffix.lower() == '.npy':
+    x = np.load(path, allow_pickle=False)
+  elif path.suffix.lower() == '.csv':
+    try:
+      x = np.loadtxt(path, delimiter=',', dtype=np.float32, ndmin=2)
+    except ValueError:
+      x = np.loadtxt(path, delimiter=',', dtype=np.float32, ndmin=2, skiprows=1)
+  else:
+    raise ValueError(f'unsupported input {path}: expected an image folder, a .csv or a .npy file')
+  return np.asarray(x, np.float32)

@@ -33,9 +33,9 @@ import urllib.error
 import urllib.request
 from typing import Mapping, NamedTuple
 
-DATA_DIR_ENV = "DAGMM_DATA_DIR"
-CACHE_DIR_ENV = "DAGMM_CACHE_DIR"
-DEFAULT_CACHE_DIR = pathlib.Path("~/.cache/dagmm_jax")
+DATA_DIR_ENV = 'DAGMM_DATA_DIR'
+CACHE_DIR_ENV = 'DAGMM_CACHE_DIR'
+DEFAULT_CACHE_DIR = pathlib.Path('~/.cache/dagmm_jax')
 
 _CHUNK = 1 << 20
 _TIMEOUT_S = 60.0
@@ -53,19 +53,19 @@ class RemoteFile(NamedTuple):
 
 
 FILES: Mapping[str, RemoteFile] = {
-  "kddcup.data_10_percent.gz": RemoteFile(
-    url="http://kdd.ics.uci.edu/databases/kddcup99/kddcup.data_10_percent.gz",
-    sha256="8045aca0d84e70e622d1148d7df782496f6333bf6eb979a1b0837c42a9fd9561",
+  'kddcup.data_10_percent.gz': RemoteFile(
+    url='http://kdd.ics.uci.edu/databases/kddcup99/kddcup.data_10_percent.gz',
+    sha256='8045aca0d84e70e622d1148d7df782496f6333bf6eb979a1b0837c42a9fd9561',
   ),
-  "thyroid.mat": RemoteFile(
-    url="https://raw.githubusercontent.com/yzhao062/pyod/"
-    "ef6d5e8dc828615f498286c1d6a22cbd02fd4cd2/notebooks/data/thyroid.mat",
-    sha256="49155d7861b977e90808faf68343ff67a67f63090c2744d514dbb67ac68e7e33",
+  'thyroid.mat': RemoteFile(
+    url='https://raw.githubusercontent.com/yzhao062/pyod/'
+    'ef6d5e8dc828615f498286c1d6a22cbd02fd4cd2/notebooks/data/thyroid.mat',
+    sha256='49155d7861b977e90808faf68343ff67a67f63090c2744d514dbb67ac68e7e33',
   ),
-  "arrhythmia.mat": RemoteFile(
-    url="https://raw.githubusercontent.com/yzhao062/pyod/"
-    "1938f1c58ba7948359b098ab358b7ee920825282/data/arrhythmia.mat",
-    sha256="e4d47e499591ae31e5d7f0cd983367092353eac240f48e14c9b36457edb3460d",
+  'arrhythmia.mat': RemoteFile(
+    url='https://raw.githubusercontent.com/yzhao062/pyod/'
+    '1938f1c58ba7948359b098ab358b7ee920825282/data/arrhythmia.mat',
+    sha256='e4d47e499591ae31e5d7f0cd983367092353eac240f48e14c9b36457edb3460d',
   ),
 }
 
@@ -73,8 +73,8 @@ FILES: Mapping[str, RemoteFile] = {
 def sha256_of(path: str | os.PathLike) -> str:
   """Hex SHA-256 digest of a file, read in chunks."""
   digest = hashlib.sha256()
-  with open(path, "rb") as f:
-    for chunk in iter(lambda: f.read(_CHUNK), b""):
+  with open(path, 'rb') as f:
+    for chunk in iter(lambda: f.read(_CHUNK), b''):
       digest.update(chunk)
   return digest.hexdigest()
 
@@ -87,8 +87,8 @@ def verify_sha256(path: pathlib.Path, expected: str, what: str | None = None) ->
   actual = sha256_of(path)
   if actual != expected:
     raise DataError(
-      f"{what or path}: SHA-256 mismatch: expected {expected}, got {actual}. "
-      "The file is corrupt or not the official one; replace or delete it."
+      f'{what or path}: SHA-256 mismatch: expected {expected}, got {actual}. '
+      'The file is corrupt or not the official one; replace or delete it.'
     )
 
 
@@ -102,27 +102,27 @@ def _remote(name: str) -> RemoteFile:
     return FILES[name]
   except KeyError:
     raise DataError(
-      f"unknown data file {name!r}; known files: {sorted(FILES)}"
+      f'unknown data file {name!r}; known files: {sorted(FILES)}'
     ) from None
 
 
 def _download(remote: RemoteFile, dest: pathlib.Path) -> None:
   """Download ``remote`` to ``dest`` atomically, verifying its digest."""
   dest.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+  fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f'.{dest.name}.', suffix='.part')
   tmp = pathlib.Path(tmp_name)
   try:
-    with os.fdopen(fd, "wb") as out:
+    with os.fdopen(fd, 'wb') as out:
       try:
         with urllib.request.urlopen(remote.url, timeout=_TIMEOUT_S) as response:
-          for chunk in iter(lambda: response.read(_CHUNK), b""):
+          for chunk in iter(lambda: response.read(_CHUNK), b''):
             out.write(chunk)
       except (urllib.error.URLError, OSError, ValueError) as e:
         raise DataError(
-          f"could not download {dest.name} from {remote.url}: {e}. "
-          f"Download it by hand and set {DATA_DIR_ENV} to its directory."
+          f'could not download {dest.name} from {remote.url}: {e}. '
+          f'Download it by hand and set {DATA_DIR_ENV} to its directory.'
         ) from e
-    verify_sha256(tmp, remote.sha256, what=f"{dest.name} downloaded from {remote.url}")
+    verify_sha256(tmp, remote.sha256, what=f'{dest.name} downloaded from {remote.url}')
     os.replace(tmp, dest)
   finally:
     tmp.unlink(missing_ok=True)
@@ -136,8 +136,8 @@ def resolve_file(name: str) -> pathlib.Path:
     path = (pathlib.Path(data_dir).expanduser() / name).absolute()
     if not path.is_file():
       raise DataError(
-        f"{path}: file not found ({DATA_DIR_ENV} is set to {data_dir!r}, "
-        f"so no download is attempted; official source: {remote.url})"
+        f'{path}: file not found ({DATA_DIR_ENV} is set to {data_dir!r}, '
+        f'so no download is attempted; official source: {remote.url})'
       )
   else:
     path = cache_dir() / name

@@ -11,7 +11,7 @@ converted to grayscale ('L') or RGB, cropped and resized (bilinear) for every
 region, and kept as integers at their bit depth: uint8 for 8-bit images,
 uint16 for 16-bit grayscale PNG/TIFF (common from industrial cameras; Pillow's
 ``convert('L')`` would clip them at 255). A folder's arrays are four times
-smaller than float32 ones; ``api.DAGMM`` divides each batch by
+smaller than float32 ones; ``estimator.DAGMM`` divides each batch by
 ``pixel_scale(dtype)`` on the device, and ``to_unit`` gives the same [0, 1]
 float32 values on the host (for display).
 

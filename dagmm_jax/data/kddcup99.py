@@ -21,93 +21,93 @@ import zlib
 import numpy as np
 
 from dagmm_jax.data.download import DataError, resolve_file
-from dagmm_jax.data.odds import ArrayBlockBuilder
+from dagmm_jax.data.blocks import ArrayBlockBuilder
 
-FILE_NAME = "kddcup.data_10_percent.gz"
+FILE_NAME = 'kddcup.data_10_percent.gz'
 
 COLUMNS: tuple[str, ...] = (
-  "duration", "protocol_type", "service", "flag", "src_bytes", "dst_bytes",
-  "land", "wrong_fragment", "urgent", "hot", "num_failed_logins", "logged_in",
-  "num_compromised", "root_shell", "su_attempted", "num_root",
-  "num_file_creations", "num_shells", "num_access_files", "num_outbound_cmds",
-  "is_host_login", "is_guest_login", "count", "srv_count", "serror_rate",
-  "srv_serror_rate", "rerror_rate", "srv_rerror_rate", "same_srv_rate",
-  "diff_srv_rate", "srv_diff_host_rate", "dst_host_count",
-  "dst_host_srv_count", "dst_host_same_srv_rate", "dst_host_diff_srv_rate",
-  "dst_host_same_src_port_rate", "dst_host_srv_diff_host_rate",
-  "dst_host_serror_rate", "dst_host_srv_serror_rate", "dst_host_rerror_rate",
-  "dst_host_srv_rerror_rate", "label",
+  'duration', 'protocol_type', 'service', 'flag', 'src_bytes', 'dst_bytes',
+  'land', 'wrong_fragment', 'urgent', 'hot', 'num_failed_logins', 'logged_in',
+  'num_compromised', 'root_shell', 'su_attempted', 'num_root',
+  'num_file_creations', 'num_shells', 'num_access_files', 'num_outbound_cmds',
+  'is_host_login', 'is_guest_login', 'count', 'srv_count', 'serror_rate',
+  'srv_serror_rate', 'rerror_rate', 'srv_rerror_rate', 'same_srv_rate',
+  'diff_srv_rate', 'srv_diff_host_rate', 'dst_host_count',
+  'dst_host_srv_count', 'dst_host_same_srv_rate', 'dst_host_diff_srv_rate',
+  'dst_host_same_src_port_rate', 'dst_host_srv_diff_host_rate',
+  'dst_host_serror_rate', 'dst_host_srv_serror_rate', 'dst_host_rerror_rate',
+  'dst_host_srv_rerror_rate', 'label',
 )
 N_FIELDS = len(COLUMNS)  # 42
-CATEGORICAL = ("protocol_type", "service", "flag")
-LABEL = "label"
-NORMAL_LABEL = b"normal."
+CATEGORICAL = ('protocol_type', 'service', 'flag')
+LABEL = 'label'
+NORMAL_LABEL = b'normal.'
 N_DIMS = 118  # 38 numeric + 3 + 66 + 11 one-hot on the 10% file
 # The symbolic columns stored as 0/1 numbers (the paper one-hot encodes every
 # symbolic column; its 120 dims suggest it did so for these too).
-BINARY_SYMBOLIC = ("land", "logged_in", "is_host_login", "is_guest_login")
-SYMBOLIC_ENCODINGS = ("strings", "all")
+BINARY_SYMBOLIC = ('land', 'logged_in', 'is_host_login', 'is_guest_login')
+SYMBOLIC_ENCODINGS = ('strings', 'all')
 
 _MAX_STR = 32  # width of the string columns while parsing; longer is an error
 _DTYPE = np.dtype(
-  [(c, f"S{_MAX_STR}" if c in CATEGORICAL or c == LABEL else "f8") for c in COLUMNS]
+  [(c, f'S{_MAX_STR}' if c in CATEGORICAL or c == LABEL else 'f8') for c in COLUMNS]
 )
 
 
 def _read_text(path: str | os.PathLike) -> str:
   """Decompressed file content as text with '\\n' line ends and a final '\\n'."""
   try:
-    with gzip.open(path, "rb") as f:
+    with gzip.open(path, 'rb') as f:
       raw = f.read()
   except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
-    raise DataError(f"{path}: not a readable gzip archive (corrupt or truncated): {e}") from e
+    raise DataError(f'{path}: not a readable gzip archive (corrupt or truncated): {e}') from e
   try:
-    text = raw.decode("ascii")
+    text = raw.decode('ascii')
   except UnicodeDecodeError as e:
     raise DataError(
-        f"{path}: expected ASCII text, found byte {raw[e.start]:#04x} at offset {e.start}"
+        f'{path}: expected ASCII text, found byte {raw[e.start]:#04x} at offset {e.start}'
     ) from e
-  text = text.replace("\r\n", "\n")
+  text = text.replace('\r\n', '\n')
   if not text or text.isspace():
-    raise DataError(f"{path}: no rows")
-  return text if text.endswith("\n") else text + "\n"
+    raise DataError(f'{path}: no rows')
+  return text if text.endswith('\n') else text + '\n'
 
 
 def _check_field_counts(path: str | os.PathLike, text: str) -> None:
   """Raise DataError naming the first row that does not have 42 fields."""
-  commas = [line.count(",") for line in text.split("\n")[:-1]]
+  commas = [line.count(',') for line in text.split('\n')[:-1]]
   if commas.count(N_FIELDS - 1) != len(commas):
     row = next(i for i, n in enumerate(commas) if n != N_FIELDS - 1)
     raise DataError(
-      f"{path}: row {row + 1}: expected {N_FIELDS} comma-separated fields, "
-      f"got {commas[row] + 1}"
+      f'{path}: row {row + 1}: expected {N_FIELDS} comma-separated fields, '
+      f'got {commas[row] + 1}'
     )
 
 
 def _bad_value(path: str | os.PathLike, row: int, column: str, expected: str, value) -> DataError:
   """DataError for the value in 0-based ``row`` of ``column``."""
-  return DataError(f"{path}: row {row + 1}, column {column!r}: expected {expected}, got {value!r}")
+  return DataError(f'{path}: row {row + 1}, column {column!r}: expected {expected}, got {value!r}')
 
 
 def _find_bad_number(path: str | os.PathLike, text: str) -> DataError | None:
   """Slow exact diagnosis: the first non-numeric value in a numeric column."""
   for row, line in enumerate(text.splitlines()):
-    for column, value in zip(COLUMNS, line.split(",")):
+    for column, value in zip(COLUMNS, line.split(',')):
       if column in CATEGORICAL or column == LABEL:
         continue
       try:
         float(value)
       except ValueError:
-        return _bad_value(path, row, column, "a number", value)
+        return _bad_value(path, row, column, 'a number', value)
   return None
 
 
 def _parse_table(path: str | os.PathLike, text: str) -> np.ndarray:
   """Structured array with one field per column (numbers as float64)."""
   try:
-    return np.loadtxt(io.StringIO(text), delimiter=",", dtype=_DTYPE, comments=None, ndmin=1)
+    return np.loadtxt(io.StringIO(text), delimiter=',', dtype=_DTYPE, comments=None, ndmin=1)
   except ValueError as e:
-    raise (_find_bad_number(path, text) or DataError(f"{path}: {e}")) from e
+    raise (_find_bad_number(path, text) or DataError(f'{path}: {e}')) from e
 
 
 def _check_numbers(path: str | os.PathLike, table: np.ndarray) -> None:
@@ -117,7 +117,7 @@ def _check_numbers(path: str | os.PathLike, table: np.ndarray) -> None:
       continue
     bad = np.flatnonzero(~np.isfinite(table[column]))
     if bad.size:
-      raise _bad_value(path, bad[0], column, "a finite number", table[column][bad[0]])
+      raise _bad_value(path, bad[0], column, 'a finite number', table[column][bad[0]])
 
 
 def categories(
@@ -131,8 +131,8 @@ def categories(
   values = table[column].tolist()
   vocabulary = sorted(set(values))
   for value in vocabulary:
-    if len(value) >= _MAX_STR or (column == LABEL and not value.endswith(b".")):
-      expected = "a label ending in '.'" if column == LABEL else f"under {_MAX_STR} characters"
+    if len(value) >= _MAX_STR or (column == LABEL and not value.endswith(b'.')):
+      expected = "a label ending in '.'" if column == LABEL else f'under {_MAX_STR} characters'
       raise _bad_value(path, values.index(value), column, expected, value.decode())
   lookup = {value: i for i, value in enumerate(vocabulary)}
   return vocabulary, np.fromiter(map(lookup.__getitem__, values), np.int64, len(values))
@@ -152,7 +152,7 @@ def encode_features(path: str | os.PathLike, table: np.ndarray) -> np.ndarray:
   out = np.zeros((n, sum(width for width, _ in blocks)), dtype=np.float32)
   start = 0
   for width, data in blocks:
-    if data.dtype.kind == "f":
+    if data.dtype.kind == 'f':
       out[:, start] = data
     else:
       out[np.arange(n), start + data] = 1.0
@@ -183,7 +183,7 @@ def onehot_binary_symbolic(x: np.ndarray) -> np.ndarray:
   place (a column with one value stays one column). 118 -> 121 columns on the
   10% file (``is_host_login`` is always 0 there)."""
   if x.ndim != 2 or x.shape[1] != N_DIMS:
-    raise ValueError(f"expected KDD features [N, {N_DIMS}], got shape {x.shape}")
+    raise ValueError(f'expected KDD features [N, {N_DIMS}], got shape {x.shape}')
   offset = N_DIMS - (len(COLUMNS) - 1)   # extra width of the string blocks before these
   parts, start = [], 0
   for column in BINARY_SYMBOLIC:

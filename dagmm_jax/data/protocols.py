@@ -23,9 +23,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-PROTOCOLS: tuple[str, ...] = ("paper", "goad")
-SCALING_METHODS: tuple[str, ...] = ("none", "minmax", "zscore")
-CONSTANT_COLUMNS: tuple[str, ...] = ("shift", "zero")
+PROTOCOLS: tuple[str, ...] = ('paper', 'goad')
+SCALING_METHODS: tuple[str, ...] = ('none', 'minmax', 'zscore')
+CONSTANT_COLUMNS: tuple[str, ...] = ('shift', 'zero')
 
 
 class Split(NamedTuple):
@@ -49,7 +49,7 @@ class Scaler(NamedTuple):
 def _check_labels(y: np.ndarray) -> np.ndarray:
   y = np.asarray(y)
   if y.ndim != 1 or not np.isin(y, (0, 1)).all():
-    raise ValueError(f"y must be a 1-D array of 0/1 labels, got shape {y.shape}")
+    raise ValueError(f'y must be a 1-D array of 0/1 labels, got shape {y.shape}')
   return y
 
 
@@ -63,7 +63,7 @@ def _pool(y: np.ndarray, rng: np.random.Generator, max_anomalies: int | None) ->
   if max_anomalies is None:
     return rows
   if max_anomalies < 0:
-    raise ValueError(f"max_anomalies must be >= 0 or None, got {max_anomalies}")
+    raise ValueError(f'max_anomalies must be >= 0 or None, got {max_anomalies}')
   anomalies = rows[y == 1]
   if anomalies.shape[0] <= max_anomalies:
     return rows
@@ -83,11 +83,11 @@ def make_split(
 ) -> Split:
   """Train/test row indices for ``protocol`` ('paper' or 'goad'); see module doc."""
   if protocol not in PROTOCOLS:
-    raise ValueError(f"unknown protocol {protocol!r}; known protocols: {list(PROTOCOLS)}")
+    raise ValueError(f'unknown protocol {protocol!r}; known protocols: {list(PROTOCOLS)}')
   y = _check_labels(y)
   rng = np.random.default_rng(seed)
   pool = _pool(y, rng, max_anomalies)
-  if protocol == "paper":
+  if protocol == 'paper':
     train_half, test = _halves(pool, rng)
     train = train_half[y[train_half] == 0]
   else:  # goad
@@ -96,7 +96,7 @@ def make_split(
   return Split(train_idx=_sorted(train), test_idx=_sorted(test))
 
 
-def fit_scaler(x_train: np.ndarray, method: str, constant_columns: str = "shift") -> Scaler:
+def fit_scaler(x_train: np.ndarray, method: str, constant_columns: str = 'shift') -> Scaler:
   """Scaling statistics of the given (training) rows, computed in float64.
 
   'none': shift 0, scale 1. 'minmax': shift = min, scale = max - min.
@@ -108,23 +108,23 @@ def fit_scaler(x_train: np.ndarray, method: str, constant_columns: str = "shift"
   training rows could teach).
   """
   if method not in SCALING_METHODS:
-    raise ValueError(f"unknown scaling method {method!r}; known methods: {list(SCALING_METHODS)}")
+    raise ValueError(f'unknown scaling method {method!r}; known methods: {list(SCALING_METHODS)}')
   if constant_columns not in CONSTANT_COLUMNS:
-    raise ValueError(f"unknown constant_columns {constant_columns!r}; known: {list(CONSTANT_COLUMNS)}")
+    raise ValueError(f'unknown constant_columns {constant_columns!r}; known: {list(CONSTANT_COLUMNS)}')
   x = np.asarray(x_train, dtype=np.float64)
   if x.ndim != 2 or x.shape[0] == 0:
-    raise ValueError(f"x_train must be a non-empty [N, D] array, got shape {x.shape}")
+    raise ValueError(f'x_train must be a non-empty [N, D] array, got shape {x.shape}')
   if not np.isfinite(x).all():
-    raise ValueError("x_train contains NaN or inf")
-  if method == "none":
+    raise ValueError('x_train contains NaN or inf')
+  if method == 'none':
     shift, scale = np.zeros(x.shape[1]), np.ones(x.shape[1])
-  elif method == "minmax":
+  elif method == 'minmax':
     shift, scale = x.min(axis=0), np.ptp(x, axis=0)
   else:  # zscore
     shift, scale = x.mean(axis=0), x.std(axis=0)
   constant = np.ptp(x, axis=0) == 0  # exact test; a float64 std of equal values may be ~1e-17
   scale = np.where(constant, 1.0, scale).astype(np.float32)
   scale = np.where(np.isfinite(scale) & (scale > 0), scale, np.float32(1.0))
-  if constant_columns == "zero" and method != "none":
+  if constant_columns == 'zero' and method != 'none':
     scale = np.where(constant, np.float32(np.inf), scale)
   return Scaler(shift=shift.astype(np.float32), scale=scale)

@@ -1,0 +1,31 @@
+"""Training / scoring throughput against the machine's matmul FLOP/s.
+
+  python -m benchmarks.bench --config experiments/kdd.py --out runs/bench [--seeds 20] [--processes 2]
+
+Prints a markdown table and writes OUT/bench.json and OUT/bench.md.
+"""
+import pathlib
+
+from absl import app, flags
+from ml_collections import config_flags
+
+from benchmarks import lib
+
+CONFIG = config_flags.DEFINE_config_file('config', 'experiments/kdd.py', 'Experiment config.')
+OUT = flags.DEFINE_string('out', 'runs/bench', 'Output directory.')
+SEEDS = flags.DEFINE_integer('seeds', 20, 'Seeds trained together (also measured: 1).')
+EPOCHS = flags.DEFINE_integer('epochs', 2, 'Epochs per timed call.')
+REPEATS = flags.DEFINE_integer('repeats', 3, 'Timed calls (the best is kept).')
+PROCESSES = flags.DEFINE_integer('processes', 1, 'Also measure the seeds split over this many '
+                                 'pinned worker processes (as reproduce.py --processes).')
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  result = lib.run(CONFIG.value, SEEDS.value, EPOCHS.value, REPEATS.value, PROCESSES.value)
+  lib.write_report(pathlib.Path(OUT.value), 'bench', result, lib.markdown(result))
+
+
+if __name__ == '__main__':
+  app.run(main)

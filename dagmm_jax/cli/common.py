@@ -1,0 +1,142 @@
+"""What the commands share: their flags, and the process-wide switches that only
+entry points set (logging, the CPU lowering of ``training/cpu.py``).
+
+The library never flips a global switch: ``experiment.train_and_evaluate``
+refuses a config whose ``dtype`` does not match the float64 setting, and the
+commands (and ``grid.run_grid``, per cell) run each config inside
+``experiment.precision(config)``.
+"""
+import pathlib
+import sys
+from typing import Callable
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+import experiments
+from dagmm_jax import experiment
+from dagmm_jax.training import cpu, distributed, pinning
+
+
+PROCESSES_HELP = ("Processes of JAX's multi-controller runtime started on this host, each pinned "
+                  'to its own CPU cores, the seeds sharded over them (dagmm_jax/training/distributed.py). '
+                  '1: all in this process.')
+
+
+def _cluster_flags():
+  """--coordinator / --num_processes / --process_id (or --cluster): join a multi-host run."""
+  return (flags.DEFINE_string('coordinator', None, 'HOST:PORT of process 0 of a multi-host run '
+                              '(with --num_processes and --process_id; the same command on every host).'),
+          flags.DEFINE_integer('num_processes', None, 'Processes of the multi-host run.'),
+          flags.DEFINE_integer('process_id', None, 'This process in the multi-host run (0 writes the results).'),
+          flags.DEFINE_bool('cluster', False, 'Join a multi-host run that jax.distributed.initialize() '
+                            'detects by itself (SLURM, Open MPI, ...).'))
+
+
+def _join(coordinator, num_processes, process_id, cluster, processes: int) -> None:
+  """Joins the multi-host run the flags ask for, if any."""
+  if coordinator.value is None and not cluster.value:
+    return
+  if processes != 1:
+    raise app.UsageError('a multi-host run starts one process per command: leave --processes at 1')
+  distributed.initialize(coordinator.value, num_processes.value, process_id.value)
+
+
+def run(main: Callable[[list[str]], object]) -> None:
+  """``app.run(main)`` with ``--help`` listing the command's own flags. absl lists
+  those of the program's main module (``sys.argv[0]``); a console command's flags
+  are defined in ``dagmm_jax.cli`` modules, so they are made key flags of it."""
+  values = flags.FLAGS
+  for module, defined in list(values.flags_by_module_dict().items()):
+    if module.startswith('dagmm_jax.cli'):
+      for flag in defined:
+        values.register_key_flag_for_module(sys.argv[0], flag)
+  app.run(main)
+
+
+def setup() -> None:
+  """Process-wide settings of every command: INFO progress lines without orbax's
+  per-checkpoint lines, and the faster CPU lowering of the random bits (same bits;
+  logged when this JAX version has no such rule)."""
+  logging.set_verbosity(logging.INFO)
+  logging.get_absl_handler().addFilter(lambda r: 'orbax' not in r.pathname)
+  if not cpu.unroll_threefry_on_cpu():
+    logging.info('training/cpu.py: this JAX has no unrolled Threefry rule to register; '
+                 "random bits use JAX's own CPU lowering (same bits, slower on CPU)")
+
+
+def experiment_file(name: str) -> str:
+  """The path of ``experiments/<name>.py`` (installed with the package)."""
+  return str(pathlib.Path(experiments.__file__).parent / f'{name}.py')
+
+
+def grid_main(default_experiment: str, write: Callable[..., str]) -> None:
+  """The command line of the grid commands (Table 2, studies): ``--config``
+  (default ``experiments/<default_experiment>.py``), ``--workdir`` (rerun to
+  resume), ``--quick``, ``--report_only`` and ``--processes``; prints what
+  ``write(config, workdir, quick, report_only, processes)`` returns."""
+  config_flag = config_flags.DEFINE_config_file('config', experiment_file(default_experiment),
+                                                'Grid config file.')
+  workdir = flags.DEFINE_string('workdir', None, 'Output directory (rerun to resume).')
+  quick = flags.DEFINE_bool('quick', False, 'Smoke run: 3 seeds, 1/100 of the epochs.')
+  report_only = flags.DEFINE_bool('report_only', False, 'Run nothing: report the finished cells '
+                                  'and list the others.')
+  processes = flags.DEFINE_integer('processes', 1, PROCESSES_HELP)
+  cluster = _cluster_flags()
+  flags.mark_flags_as_required(['workdir'])
+
+  def main(argv):
+    if len(argv) > 1:
+      raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+    setup()
+    _join(*cluster, processes.value)
+    print(write(config_flag.value, workdir.value, quick.value, report_only.value, processes.value))
+
+  run(main)
+
+
+def experiment_main(default_seeds: int) -> None:
+  """Parses ``--config``, ``--workdir``, ``--seeds`` and ``--processes``; runs
+  ``train_and_evaluate``.
+
+  ``--seeds`` overrides ``config.num_seeds`` (seeds config.seed, config.seed + 1, ...);
+  every config field can be overridden as ``--config.FIELD=VALUE``.
+  """
+  config_flag = config_flags.DEFINE_config_file('config', None, 'Experiment config file.',
+                                                lock_config=True)
+  workdir = flags.DEFINE_string('workdir', None, 'Directory for checkpoints, logs and results; '
+                                'rerun with the same one to resume.')
+  seeds = flags.DEFINE_integer('seeds', default_seeds, 'Number of seeds trained together.')
+  processes = flags.DEFINE_integer('processes', 1, PROCESSES_HELP)
+  cluster = _cluster_flags()
+  flags.mark_flags_as_required(['config', 'workdir'])
+
+  def main(argv):
+    if len(argv) > 1:
+      raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+    setup()
+    _join(*cluster, processes.value)
+    config = config_flag.value
+    with config.unlocked():
+      config.num_seeds = seeds.value
+    with experiment.precision(config):
+      results = experiment.train_and_evaluate(config, workdir.value, processes.value)
+    if not distributed.is_writer():
+      return 0
+    print((pathlib.Path(workdir.value) / 'results.md').read_text())
+    return 0 if results['summary']['trained']['n'] > 0 else 1
+
+  run(main)
+
+
+def process_main(argv: list[str]) -> None:
+  """One process of a local multi-process run: ``WORKDIR COORDINATOR N I``
+  (started by ``distributed.launch``)."""
+  workdir, coordinator, n, i = pathlib.Path(argv[0]), argv[1], int(argv[2]), int(argv[3])
+  flags.FLAGS.mark_as_parsed()
+  logging.use_absl_handler()   # absl's line format, as in the parent (no app.run here)
+  setup()
+  distributed.initialize(coordinator, n, i)
+  config = pinning.read_config(workdir)
+  with experiment.precision(config):
+    experiment.train_and_evaluate(config, workdir)

@@ -1,0 +1,38 @@
+"""Trains the image inspector (one convolutional DAGMM per region of the pattern).
+
+  dagmm-train-images --config experiments/images.py --train DIR --val DIR --workdir runs/img
+  dagmm-train-images --config experiments/images.py --config.pattern=connector ...
+
+Writes the models, the decision threshold and a metrics log (metrics.json) to --workdir;
+training is checkpointed in --workdir/training and rerunning the same command resumes it.
+"""
+
+from absl import app, flags
+from ml_collections import config_flags
+
+from dagmm_jax.cli import common
+from dagmm_jax.inspector import Inspector
+
+CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file.')
+TRAIN = flags.DEFINE_string('train', None, 'Folder of OK training images.')
+VAL = flags.DEFINE_string('val', None, 'Folder of OK validation images (optional).')
+WORKDIR = flags.DEFINE_string('workdir', None, 'Output folder for the models.')
+
+
+def _main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  common.setup()
+  inspector = Inspector.from_config(CONFIG.value).fit(TRAIN.value, VAL.value, verbose=True,
+                                                      workdir=WORKDIR.value)
+  inspector.save(WORKDIR.value)
+  print(f'saved to {WORKDIR.value}; threshold {inspector.threshold:.4g}')
+
+
+def main() -> None:
+  flags.mark_flags_as_required(['config', 'train', 'workdir'])
+  common.run(_main)
+
+
+if __name__ == '__main__':
+  main()

@@ -1,0 +1,53 @@
+"""The paper's objective, eq. 7."""
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from dagmm_jax.core import gmm
+from dagmm_jax.core.model import DAGMMNet, squared_error
+
+
+class LossTerms(NamedTuple):
+  reconstruction: jnp.ndarray   # mean_i ||x_i - x'_i||^2
+  energy: jnp.ndarray           # mean_i E(z_i)
+  penalty: jnp.ndarray          # P(Sigma)
+  n_nonfinite: jnp.ndarray      # energies that are NaN or inf in the batch
+  # Singularity diagnostics of the batch's regularized mixture (no gradient):
+  min_eig: jnp.ndarray          # [K] smallest covariance eigenvalue
+  cond: jnp.ndarray             # [K] condition number (largest / smallest eigenvalue)
+  phi: jnp.ndarray              # [K] mixture weights
+  cholesky_failures: jnp.ndarray  # components whose Cholesky factor is not finite
+
+
+def dagmm_loss(variables, net: DAGMMNet, x: jnp.ndarray,
+               dropout_key: jax.Array, regularizer: Callable[[jnp.ndarray, jnp.ndarray], jnp.ndarray],
+               lambda_energy: float, lambda_cov: float,
+               weights: jnp.ndarray | None = None) -> tuple[jnp.ndarray, LossTerms]:
+  """``J = mean ||x - x'||^2 + lambda1 mean E(z) + lambda2 P(Sigma)`` on one batch.
+
+  The reconstruction error is the squared L2 norm per sample (summed over
+  features, not averaged). GMM parameters are fitted on the batch itself, as in
+  the paper. ``weights [N]`` (0/1) marks the batch's rows (a partial last batch
+  is padded to the static batch width): padding rows are replaced by the first
+  row before the networks see them (nothing they hold can reach a gradient) and
+  take no part in the means or in the mixture fit.
+  """
+  if weights is None:
+    weights = jnp.ones(x.shape[0], x.dtype)
+  valid = weights > 0
+  x = jnp.where(valid.reshape(-1, *([1] * (x.ndim - 1))), x, x[:1])
+  n = jnp.maximum(jnp.sum(weights), 1.0)   # an empty step (not applied) stays finite
+  wmean = lambda v: jnp.sum(jnp.where(valid, v, 0.0)) / n
+  out = net.apply(variables, x, train=True, rngs={'dropout': dropout_key})
+  sq_err = squared_error(x, out.x_hat)
+  params = gmm.regularize(gmm.fit_gmm(out.z, out.gamma, weights), regularizer, n)
+  energies = gmm.energy(out.z, params)
+  terms = LossTerms(
+      reconstruction=wmean(sq_err),
+      energy=wmean(energies),
+      penalty=gmm.covariance_penalty(params.cov),
+      n_nonfinite=jnp.sum(valid & ~jnp.isfinite(energies)),
+      **gmm.diagnostics(jax.lax.stop_gradient(params)))
+  loss = terms.reconstruction + lambda_energy * terms.energy + lambda_cov * terms.penalty
+  return loss, terms
