@@ -28,3 +28,15 @@ def synthetic_data(n_seeds: int = 2, n: int = 600, d: int = 8, seed: int = 0) ->
     idx[i, :m] = np.sort(rng.permutation(n)[:m])
   return train.TrainData(jnp.asarray(x), jnp.asarray(idx), jnp.asarray(sizes, jnp.int32),
                          jnp.zeros((n_seeds, d)), jnp.ones((n_seeds, d)))
+
+
+# The image tests: PNG files start with this; a small 32 x 32 one-region pattern.
+PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
+TINY = {'all': {'width': 32, 'height': 32, 'region': 'all', 'filters': (8, 16)}}
+
+
+def tiny_config(**overrides):
+  base = dict(patterns={'tiny': TINY}, pattern='tiny', batch_size=10, num_epochs=200,
+              learning_rate=3e-3, val_every=50)
+  base.update(overrides)
+  return load_config('images', **base)

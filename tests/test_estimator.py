@@ -1,9 +1,15 @@
 """The estimator (``DAGMM``): the scikit-learn / PyOD interface, saving and loading,
 resuming, thresholds."""
+import json
+
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from helpers import load_config
 
+from dagmm_jax.core import inference
+from dagmm_jax.data import images as img
 from dagmm_jax.estimator import DAGMM, ModelError
 from dagmm_jax.inspector import score_to_csv
 from dagmm_jax.training import checkpoint
@@ -110,3 +116,69 @@ def test_the_pyod_and_scikit_learn_conventions():
     DAGMM(config).fit(x, x_val)
   with pytest.raises(ValueError, match=r'contamination must be in \[0, 1\)'):
     DAGMM(config, contamination=1.0)
+
+
+# -- integer images in the API (issue 16 item 6) -----------------------------------
+
+def _uint8_parts(n=24, side=8):
+  rng = np.random.default_rng(0)
+  base = np.sin(np.arange(side) / 2.0)[None, :] * 60 + 120
+  return np.clip(base[None, ..., None] + rng.normal(0, 10, (n, side, side, 1)), 0, 255).astype(np.uint8)
+
+
+def test_uint8_images_train_and_score_like_float_images(tmp_path):
+  """uint8 images stay uint8 on the device and are divided by 255 per batch: the
+  model is the one trained on the same images as float32 u / 255, bit for bit
+  (max relative energy difference measured: 0.0; a plain on-device division,
+  which XLA turns into a multiplication by 1/255, gave 2.8e-5 after 4 epochs)."""
+  u8 = _uint8_parts()
+  config = load_config('images', model__filters=(4,), num_epochs=1, batch_size=8)
+  m8 = DAGMM(config).fit(u8)
+  mf = DAGMM(config).fit(img.to_unit(u8))
+  assert m8.input_dtype_ == 'uint8' and mf.input_dtype_ == 'float32'
+  np.testing.assert_array_equal(m8.scale_, np.float32([255]))
+  assert m8.scale_.dtype == np.float32 and m8.shift_.dtype == np.float32
+  np.testing.assert_array_equal(mf.scale_, np.float32([1]))
+  e8 = m8.decision_function(u8)
+  np.testing.assert_array_equal(e8, mf.decision_function(img.to_unit(u8)))
+  np.testing.assert_array_equal(m8.decision_scores_, mf.decision_scores_)
+  assert m8.threshold_ == mf.threshold_
+  # A model takes the dtype it was trained on only, also after save/load.
+  m8.save(tmp_path / 'm8')
+  loaded = DAGMM.load(tmp_path / 'm8')
+  assert json.loads((tmp_path / 'm8' / 'model.json').read_text())['input_dtype'] == 'uint8'
+  np.testing.assert_array_equal(loaded.decision_function(u8), e8)
+  for model in (m8, loaded):
+    with pytest.raises(ValueError, match='X has dtype uint16 but the model was trained on uint8 images'):
+      model.decision_function(u8.astype(np.uint16))
+    with pytest.raises(ValueError, match='X has dtype float32 but .* expects dtype uint8'):
+      model.decision_function(img.to_unit(u8))
+  with pytest.raises(ValueError, match=r'X has dtype uint8 but .*trained on float32 images'):
+    mf.decision_function(u8)
+  with pytest.raises(ValueError, match=r'X_val has dtype float64 \(taken as float32\) but .* uint8'):
+    DAGMM(config).fit(u8, x_val=img.to_unit(u8).astype(np.float64))
+  # Model folders from before input_dtype was stored load as float32 models.
+  mf.save(tmp_path / 'mf')
+  meta = json.loads((tmp_path / 'mf' / 'model.json').read_text())
+  del meta['input_dtype']
+  (tmp_path / 'mf' / 'model.json').write_text(json.dumps(meta))
+  old = DAGMM.load(tmp_path / 'mf')
+  assert old.input_dtype_ == 'float32'
+  np.testing.assert_array_equal(old.decision_function(img.to_unit(u8)), mf.decision_function(img.to_unit(u8)))
+
+
+def test_uint16_images_are_divided_by_65535():
+  for dtype in (np.uint8, np.uint16):   # the on-device division is exactly to_unit's
+    u = np.arange(np.iinfo(dtype).max + 1, dtype=dtype).reshape(-1, 16, 16, 1)
+    x = jax.jit(inference.scaled)(jnp.asarray(u), jnp.zeros(1, jnp.float32),
+                                  jnp.full(1, img.pixel_scale(dtype), jnp.float32))
+    assert x.dtype == jnp.float32
+    np.testing.assert_array_equal(np.asarray(x), img.to_unit(u))
+  u16 = _uint8_parts(n=16).astype(np.uint16) * 257   # 255 * 257 = 65535: the same [0, 1] values
+  config = load_config('images', model__filters=(4,), num_epochs=0)   # scoring only: fast
+  m = DAGMM(config).fit(u16)
+  np.testing.assert_array_equal(m.scale_, np.float32([65535]))
+  assert m.input_dtype_ == 'uint16'
+  np.testing.assert_array_equal(m.decision_scores_, DAGMM(config).fit(img.to_unit(u16)).decision_scores_)
+  with pytest.raises(ValueError, match='X has dtype uint8 but the model was trained on uint16 images'):
+    m.decision_function(_uint8_parts(n=2))
