@@ -16,8 +16,8 @@ OUT = flags.DEFINE_string('out', 'runs/bench', 'Output directory.')
 SEEDS = flags.DEFINE_integer('seeds', 20, 'Seeds trained together (also measured: 1).')
 EPOCHS = flags.DEFINE_integer('epochs', 2, 'Epochs per timed call.')
 REPEATS = flags.DEFINE_integer('repeats', 3, 'Timed calls (the best is kept).')
-PROCESSES = flags.DEFINE_integer('processes', 1, 'Also measure the seeds split over this many '
-                                 'pinned worker processes (as reproduce.py --processes).')
+PROCESSES = flags.DEFINE_integer('processes', 1, 'Also measure the seeds in this many processes '
+                                 "of JAX's multi-controller runtime (as dagmm-reproduce --processes).")
 
 
 def main(argv):

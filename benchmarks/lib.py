@@ -20,10 +20,9 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from dagmm_jax import experiment, files
-from dagmm_jax import host
-from dagmm_jax.training import cpu, pinning, train
+from dagmm_jax import experiment, files, host
 from dagmm_jax.data import load_dataset
+from dagmm_jax.training import cpu, distributed, pinning, sharding, train
 
 
 def _best_seconds(fn, repeats: int) -> float:
@@ -54,19 +53,21 @@ def model_flops_per_sample(params: Any) -> float:
   return float(sum(6 * np.prod(k.shape[-2:]) for k in kernels))
 
 
-def _training_program(config: ml_collections.ConfigDict, data, seeds: list[int]):
-  """``(state, train data, run_epochs, batch, steps)`` of the real training program."""
-  evalset = experiment.EvalSet(config, data, seeds)
-  state = train.init_state(config, seeds, data.x.shape[1])
-  batch, steps = train.batch_plan(np.asarray(evalset.train.n_train), config.batch_size)
-  return state, evalset.train, train.make_epoch_fn(config, batch, steps), batch, steps
+def _training_program(config: ml_collections.ConfigDict, data, seeds: list[int], mesh=None):
+  """``(state, train data, run_epochs, batch, steps)`` of the real training program
+  (with ``mesh``, the seeds sharded over it as in a multi-process run)."""
+  evalset = experiment.EvalSet(config, data, seeds, mesh)
+  state = sharding.shard_state(train.init_state(config, seeds, data.x.shape[1]), mesh)
+  batch, steps = train.batch_plan(distributed.host(evalset.train.n_train), config.batch_size)
+  return state, evalset.train, train.make_epoch_fn(config, batch, steps, mesh), batch, steps
 
 
 def train_throughput(config: ml_collections.ConfigDict, data, seeds: list[int],
-                     epochs: int, repeats: int, barrier=lambda: None) -> dict[str, float]:
+                     epochs: int, repeats: int, mesh=None, barrier=lambda: None) -> dict[str, float]:
   """Samples/s of training ``len(seeds)`` seeds together (``epochs`` fused epochs per call);
-  ``barrier()`` is called between the first (compiling) call and the timed ones."""
-  state, train_data, run_epochs, batch, steps = _training_program(config, data, seeds)
+  ``barrier()`` is called between the first (compiling) call and the timed ones.
+  In a multi-process run the time is the slowest process's."""
+  state, train_data, run_epochs, batch, steps = _training_program(config, data, seeds, mesh)
   start = time.perf_counter()
   state, m = run_epochs(state, train_data, epochs)
   jax.block_until_ready(m)
@@ -79,12 +80,17 @@ def train_throughput(config: ml_collections.ConfigDict, data, seeds: list[int],
     return metrics
 
   seconds = _best_seconds(call, repeats)
-  rows = int(np.sum(np.asarray(train_data.n_train)))   # every seed's rows: an epoch is a full pass
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils
+    seconds = float(np.max(multihost_utils.process_allgather(np.asarray([seconds]))))
+  rows = int(np.sum(distributed.host(train_data.n_train)))   # every seed's rows: a full pass
   samples = epochs * rows
-  flops = model_flops_per_sample(jax.tree_util.tree_map(lambda a: a[0], holder[0].params)) * samples
-  return {'seeds': len(seeds), 'processes': 1, 'steps_per_epoch': steps, 'batch': batch,
-          'rows_per_epoch': rows, 'seconds_per_epoch': seconds / epochs, 'samples_per_s': samples / seconds,
-          'model_flops_per_s': flops / seconds, 'compile_s': first - seconds}
+  one_seed = train.init_state(config, [0], data.x.shape[1]).params   # FLOPs depend on shapes only
+  flops = model_flops_per_sample(jax.tree_util.tree_map(lambda a: a[0], one_seed)) * samples
+  return {'seeds': len(seeds), 'processes': jax.process_count(), 'steps_per_epoch': steps,
+          'batch': batch, 'rows_per_epoch': rows, 'seconds_per_epoch': seconds / epochs,
+          'samples_per_s': samples / seconds, 'model_flops_per_s': flops / seconds,
+          'compile_s': first - seconds}
 
 
 LAPACK_OPS = ('triangular_solve', 'cholesky', 'eigh', 'lapack', 'custom-call')
@@ -221,57 +227,46 @@ def profile_markdown(r: dict[str, Any]) -> str:
   return '\n'.join(lines) + '\n'
 
 
-def _file_barrier(directory: pathlib.Path, index: int, n: int, timeout_s: float = 1800):
-  """A barrier for ``n`` processes that share ``directory``."""
-  def wait():
-    (directory / f'ready_{index}').touch()
-    deadline = time.monotonic() + timeout_s
-    while len(list(directory.glob('ready_*'))) < n:
-      if time.monotonic() > deadline:
-        raise TimeoutError(f'benchmark workers did not all compile within {timeout_s} s')
-      time.sleep(0.05)
-  return wait
-
-
 def parallel_train_throughput(config: ml_collections.ConfigDict, seeds: int, epochs: int,
                               repeats: int, processes: int) -> dict[str, float]:
-  """``train_throughput`` of ``seeds`` seeds split over ``processes`` worker processes
-  pinned to their own cores (``pinning.py``), timed at once after all have compiled:
-  samples/s and FLOP/s are summed, seconds per epoch is the slowest worker's."""
-  chunks = [c.tolist() for c in np.array_split(np.arange(seeds), processes)]
-  groups = pinning.core_groups(processes)
+  """``train_throughput`` of ``seeds`` seeds in ``processes`` processes of JAX's
+  multi-controller runtime, each pinned to its own cores, the seeds sharded over
+  them: the program ``--processes`` runs. Timed after a global barrier once every
+  process has compiled; the time is the slowest process's, the peak host memory
+  every process's summed."""
   with tempfile.TemporaryDirectory() as tmp:
     files.write_json(pathlib.Path(tmp) / 'config.json', config.to_dict())
-    procs = [pinning.spawn('benchmarks.lib:worker_main',
-                           [tmp, str(i), str(processes), ','.join(map(str, chunk)), str(epochs),
+    coordinator = f'127.0.0.1:{distributed.free_port()}'
+    procs = [pinning.spawn('benchmarks.lib:runtime_worker',
+                           [tmp, coordinator, str(processes), str(i), str(seeds), str(epochs),
                             str(repeats)], cores, stdout=subprocess.PIPE)
-             for i, (chunk, cores) in enumerate(zip(chunks, groups))]
+             for i, cores in enumerate(pinning.core_groups(processes))]
     try:
       outs = [p.communicate()[0] for p in procs]
-    finally:   # interrupted (Ctrl-C): no worker outlives the benchmark
+    finally:   # interrupted (Ctrl-C): no process outlives the benchmark
       for p in procs:
         if p.poll() is None:
           p.terminate()
   if any(p.returncode for p in procs):
-    raise RuntimeError(f'benchmark worker(s) failed: exit statuses {[p.returncode for p in procs]}')
-  parts = [json.loads(o.decode().strip().splitlines()[-1]) for o in outs]
-  total = lambda k: sum(t[k] for t in parts)
-  return {**parts[0], 'seeds': seeds, 'processes': processes,
-          'seconds_per_epoch': max(t['seconds_per_epoch'] for t in parts),
-          'samples_per_s': total('samples_per_s'), 'model_flops_per_s': total('model_flops_per_s'),
-          'compile_s': max(t['compile_s'] for t in parts), 'peak_host_memory_gib': total('peak_host_memory_gib'),
-          'workers': parts}
+    raise RuntimeError(f'benchmark process(es) failed: exit statuses {[p.returncode for p in procs]}')
+  return json.loads(outs[0].decode().strip().splitlines()[-1])
 
 
-def worker_main(argv: list[str]) -> None:
-  """``DIR INDEX N SEEDS EPOCHS REPEATS``: one worker of ``parallel_train_throughput``
-  (started pinned by ``pinning.spawn``); prints its result as JSON."""
-  directory, index, n, seeds, epochs, repeats = argv
+def runtime_worker(argv: list[str]) -> None:
+  """``DIR COORDINATOR N I SEEDS EPOCHS REPEATS``: process ``I`` of
+  ``parallel_train_throughput`` (started pinned by ``pinning.spawn``); process 0
+  prints the result as JSON."""
+  from jax.experimental import multihost_utils
+  directory, coordinator, n, i, seeds, epochs, repeats = argv
+  cpu.unroll_threefry_on_cpu()   # as the commands do
+  distributed.initialize(coordinator, int(n), int(i))
   config = pinning.read_config(directory)
-  out = train_throughput(config, load_dataset(config.dataset), [int(x) for x in seeds.split(',')],
-                         int(epochs), int(repeats),
-                         _file_barrier(pathlib.Path(directory), int(index), int(n)))
-  print(json.dumps({**out, 'peak_host_memory_gib': host.peak_host_memory_gib()}))
+  mesh = sharding.seed_mesh(int(seeds))
+  out = train_throughput(config, load_dataset(config.dataset), list(range(int(seeds))), int(epochs),
+                         int(repeats), mesh, lambda: multihost_utils.sync_global_devices('compiled'))
+  peak = distributed.peak_host_memory()
+  if distributed.is_writer():
+    print(json.dumps({**out, 'peak_host_memory_gib': peak['total'], 'peak_host_memory': peak}))
 
 
 def score_throughput(config: ml_collections.ConfigDict, data, seeds: list[int],
@@ -294,7 +289,8 @@ def score_throughput(config: ml_collections.ConfigDict, data, seeds: list[int],
 def run(config: ml_collections.ConfigDict, seeds: int, epochs: int, repeats: int,
         processes: int = 1) -> dict[str, Any]:
   """The whole benchmark; returns a JSON-able dict. With ``processes > 1`` the
-  ``seeds`` seeds are also measured split over that many pinned worker processes."""
+  ``seeds`` seeds are also measured in that many processes of the multi-controller
+  runtime (``parallel_train_throughput``)."""
   start = time.perf_counter()
   load_dataset.cache_clear()
   data = load_dataset(config.dataset)
@@ -320,7 +316,7 @@ def markdown(r: dict[str, Any]) -> str:
            '| measure | value |', '|---|---|',
            f"| dense matmul (2048², {r['dtype']}) | {r['matmul_flops_per_s'] / 1e9:.1f} GFLOP/s |"]
   for t in r['train']:
-    s = f"{t['seeds']} seed(s)" + (f" in {t['processes']} pinned processes" if t.get('processes', 1) > 1 else '')
+    s = f"{t['seeds']} seed(s)" + (f" in {t['processes']} processes" if t.get('processes', 1) > 1 else '')
     lines += [f"| training, {s}: samples/s | {t['samples_per_s']:,.0f} |",
               f"| training, {s}: seconds per epoch ({t['steps_per_epoch']} steps of "
               f"{t['batch']}) | {t['seconds_per_epoch']:.3f} |",
@@ -332,7 +328,7 @@ def markdown(r: dict[str, Any]) -> str:
             f"{sc['energies_per_s']:,.0f} |",
             f"| scoring: compile | {sc['compile_s']:.1f} s |",
             f"| load + preprocess {r['dataset']} (warm TFDS) | {r['load_s']:.2f} s |",
-            f"| peak host memory (one process, or the workers together) | "
+            f"| peak host memory (one process, or the processes together) | "
             f"{r['peak_host_memory_gib']:.2f} GiB |"]
   return '\n'.join(lines) + '\n'
 
