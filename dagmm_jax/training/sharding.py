@@ -58,12 +58,22 @@ def shard_state(state: train.TrainState, mesh: Mesh | None) -> train.TrainState:
                           seeds(state.failed_step))
 
 
+def replicate(x: jax.Array, mesh: Mesh) -> jax.Array:
+  """``x`` on every device of the mesh. Each local device gets ``x`` by
+  ``device_put`` (on CPU, an array already on that device, or an aligned host
+  array, is used in place), and the pieces are assembled without the copy that
+  ``device_put`` to a replicated sharding makes."""
+  local = [jax.device_put(x, d) for d in mesh.local_devices]
+  return jax.make_array_from_single_device_arrays(x.shape, NamedSharding(mesh, P()), local)
+
+
 def shard_data(data: train.TrainData, mesh: Mesh | None) -> train.TrainData:
-  """The feature matrix replicated, each seed's rows and scaling on its device."""
+  """The feature matrix replicated (not copied: ``replicate``), each seed's rows and
+  scaling on its device."""
   if mesh is None:
     return data
   seeds = lambda t: _put(t, mesh, P('seeds'))
-  return train.TrainData(_put(data.x, mesh, P()), seeds(data.train_idx), seeds(data.n_train),
+  return train.TrainData(replicate(data.x, mesh), seeds(data.train_idx), seeds(data.n_train),
                          seeds(data.shift), seeds(data.scale))
 
 
