@@ -6,10 +6,11 @@ Prints a markdown table and writes OUT/bench.json and OUT/bench.md.
 """
 import pathlib
 
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
 from benchmarks import lib
+from dagmm_jax.cli import common
 
 CONFIG = config_flags.DEFINE_config_file('config', 'experiments/kdd.py', 'Experiment config.')
 OUT = flags.DEFINE_string('out', 'runs/bench', 'Output directory.')
@@ -20,12 +21,11 @@ PROCESSES = flags.DEFINE_integer('processes', 1, 'Also measure the seeds in this
                                  "of JAX's multi-controller runtime (as dagmm-reproduce --processes).")
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+def main():
+  common.setup()   # as the commands: the CPU lowering they train with
   result = lib.run(CONFIG.value, SEEDS.value, EPOCHS.value, REPEATS.value, PROCESSES.value)
   lib.write_report(pathlib.Path(OUT.value), 'bench', result, lib.markdown(result))
 
 
 if __name__ == '__main__':
-  app.run(main)
+  common.run(main)

@@ -9,18 +9,18 @@ Writes OUT/cpu_paths.json and OUT/cpu_paths.md.
 """
 import pathlib
 
-from absl import app, flags
+from absl import flags
 
 from benchmarks import lib
+from dagmm_jax.cli import common
 
 OUT = flags.DEFINE_string('out', 'runs/bench_cpu_paths', 'Output directory.')
 SEEDS = flags.DEFINE_integer('seeds', 10, 'Seeds (one worker of a 20-seed --processes 2 run).')
 REPEATS = flags.DEFINE_integer('repeats', 3, 'Timed calls per path (the best is reported).')
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+def main():
+  common.setup()   # as the commands: the CPU lowering they train with
   result = lib.cpu_paths(SEEDS.value, repeats=REPEATS.value)
   lib.write_report(pathlib.Path(OUT.value), 'cpu_paths', result,
                          lib.cpu_paths_markdown(result))
@@ -28,4 +28,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  common.run(main)

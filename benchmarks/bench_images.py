@@ -19,9 +19,10 @@ import sys
 import time
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
+from dagmm_jax.cli import common
 from dagmm_jax.core import metrics
 from dagmm_jax.data import synthetic_images as synth
 from dagmm_jax.inspector import Inspector
@@ -90,9 +91,8 @@ def table(rows: list[dict]) -> str:
   return '\n'.join(lines)
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+def main():
+  common.setup()   # as the commands: the CPU lowering they train with
   config = _CONFIG.value
   side = SIZE.value
   config.patterns = {'bench': {'all': {'width': side, 'height': side, 'region': 'all',
@@ -123,5 +123,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  flags.mark_flags_as_required(['out'])
-  app.run(main)
+  common.run(main, required=['out'])

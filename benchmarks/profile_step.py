@@ -10,10 +10,11 @@ the compiled program (OUT/program.hlo.txt) to look the ops up in.
 """
 import pathlib
 
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
 from benchmarks import lib
+from dagmm_jax.cli import common
 
 CONFIG = config_flags.DEFINE_config_file('config', 'experiments/kdd.py', 'Experiment config.')
 OUT = flags.DEFINE_string('out', 'runs/profile', 'Output directory (trace and summary).')
@@ -21,13 +22,12 @@ SEEDS = flags.DEFINE_integer('seeds', 20, 'Seeds trained together.')
 EPOCHS = flags.DEFINE_integer('epochs', 1, 'Epochs traced.')
 
 
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+def main():
+  common.setup()   # as the commands: the CPU lowering they train with
   out = pathlib.Path(OUT.value)
   result = lib.profile_steps(CONFIG.value, SEEDS.value, EPOCHS.value, out)
   lib.write_report(out, 'profile', result, lib.profile_markdown(result))
 
 
 if __name__ == '__main__':
-  app.run(main)
+  common.run(main)

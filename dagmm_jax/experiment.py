@@ -266,7 +266,7 @@ def save_models(config: ml_collections.ConfigDict, workdir: pathlib.Path, runs: 
     pick = lambda tree: jax.tree_util.tree_map(lambda a: np.asarray(a[i]), tree)
     seed_config = ml_collections.ConfigDict(config.to_dict())
     seed_config.seed, seed_config.num_seeds = run['seed'], 1
-    model = DAGMM(seed_config, contamination=0.0)
+    model = DAGMM(seed_config, contamination=0.0)   # the threshold is the run's top-k one, set below
     model.params_, model.gmm_ = pick(params), gmm.GMMParams(*pick(tuple(gmm_params)))
     model.shift_, model.scale_ = np.asarray(shift[i]), np.asarray(scale[i])
     model.input_shape_, model.input_dtype_ = (int(shift.shape[1]),), 'float32'
@@ -471,7 +471,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
              'config': config.to_dict(), 'seeds': seeds,
              'wall_time_s': _wall_time(workdir, records, started_at, bool(pending)),
              'peak_host_memory_gib': max([peak['total']] + [r.get('peak_host_memory_gib', 0.0) for r in records]),
-             # per process, for the chunks run now (issue 14: which process's memory grew)
+             # per chunk record: each process's peak and the launcher's (records older than this lack it)
              'peak_host_memory': [r['peak_host_memory'] for r in records if 'peak_host_memory' in r],
              'devices': [str(d) for d in jax.devices()], 'processes': jax.process_count(),
              'runs': runs, 'summary': summarize(runs)}

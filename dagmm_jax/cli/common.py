@@ -8,7 +8,7 @@ commands (and ``grid.run_grid``, per cell) run each config inside
 """
 import pathlib
 import sys
-from typing import Callable
+from typing import Callable, Sequence
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -42,16 +42,26 @@ def _join(coordinator, num_processes, process_id, cluster, processes: int) -> No
   distributed.initialize(coordinator.value, num_processes.value, process_id.value)
 
 
-def run(main: Callable[[list[str]], object]) -> None:
-  """``app.run(main)`` with ``--help`` listing the command's own flags. absl lists
-  those of the program's main module (``sys.argv[0]``); a console command's flags
-  are defined in ``dagmm_jax.cli`` modules, so they are made key flags of it."""
+def run(main: Callable[[], object], required: Sequence[str] = ()) -> None:
+  """Runs ``main()`` as the program: absl parses the flags (``required`` must be
+  given; positional arguments are refused) and ``--help`` lists the command's own
+  flags. absl lists those of the program's main module (``sys.argv[0]``); a console
+  command's flags are defined in ``dagmm_jax.cli`` modules, so they are made key
+  flags of it."""
   values = flags.FLAGS
+  if required:
+    flags.mark_flags_as_required(list(required))
   for module, defined in list(values.flags_by_module_dict().items()):
     if module.startswith('dagmm_jax.cli'):
       for flag in defined:
         values.register_key_flag_for_module(sys.argv[0], flag)
-  app.run(main)
+
+  def checked(argv: list[str]) -> object:
+    if len(argv) > 1:
+      raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+    return main()
+
+  app.run(checked)
 
 
 def setup() -> None:
@@ -83,16 +93,13 @@ def grid_main(default_experiment: str, write: Callable[..., str]) -> None:
                                   'and list the others.')
   processes = flags.DEFINE_integer('processes', 1, PROCESSES_HELP)
   cluster = _cluster_flags()
-  flags.mark_flags_as_required(['workdir'])
 
-  def main(argv):
-    if len(argv) > 1:
-      raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  def main():
     setup()
     _join(*cluster, processes.value)
     print(write(config_flag.value, workdir.value, quick.value, report_only.value, processes.value))
 
-  run(main)
+  run(main, required=['workdir'])
 
 
 def experiment_main(default_seeds: int) -> None:
@@ -109,11 +116,8 @@ def experiment_main(default_seeds: int) -> None:
   seeds = flags.DEFINE_integer('seeds', default_seeds, 'Number of seeds trained together.')
   processes = flags.DEFINE_integer('processes', 1, PROCESSES_HELP)
   cluster = _cluster_flags()
-  flags.mark_flags_as_required(['config', 'workdir'])
 
-  def main(argv):
-    if len(argv) > 1:
-      raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  def main():
     setup()
     _join(*cluster, processes.value)
     config = config_flag.value
@@ -126,7 +130,7 @@ def experiment_main(default_seeds: int) -> None:
     print((pathlib.Path(workdir.value) / 'results.md').read_text())
     return 0 if results['summary']['trained']['n'] > 0 else 1
 
-  run(main)
+  run(main, required=['config', 'workdir'])
 
 
 def process_main(argv: list[str]) -> None:

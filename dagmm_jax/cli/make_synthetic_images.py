@@ -3,7 +3,7 @@
   dagmm-make-synthetic-images --out /tmp/parts --size 64 --channels 1 --seed 0
 """
 
-from absl import app, flags
+from absl import flags
 
 from dagmm_jax.data import synthetic_images
 from dagmm_jax.cli import common
@@ -16,17 +16,14 @@ N_TRAIN = flags.DEFINE_integer('n_train', 200, 'OK training images.')
 N_TEST = flags.DEFINE_integer('n_test', 50, 'Validation, test OK and test NG images each.')
 
 
-def _main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+def _main():
   folders = synthetic_images.write_dataset(OUT.value, SEED.value, SIZE.value, CHANNELS.value,
                                            N_TRAIN.value, N_TEST.value, N_TEST.value, N_TEST.value)
   print('\n'.join(f'{k}: {v}' for k, v in folders.items()))
 
 
 def main() -> None:
-  flags.mark_flags_as_required(['out'])
-  common.run(_main)
+  common.run(_main, required=['out'])
 
 
 if __name__ == '__main__':

@@ -30,9 +30,7 @@ TRAIN = flags.DEFINE_string('train', None, 'With --step: the training images (de
 STORE = flags.DEFINE_bool('store_threshold', False, 'Save the chosen threshold with the model.')
 
 
-def _main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+def _main():
   if TARGET_RECALL.value is not None and MAX_FPR.value is not None:
     raise app.UsageError('give --target_recall or --max_fpr, not both')
   if STORE.value and TARGET_RECALL.value is None and MAX_FPR.value is None:
@@ -49,8 +47,7 @@ def _main(argv):
 
 
 def main() -> None:
-  flags.mark_flags_as_required(['workdir', 'test_ok', 'test_ng', 'out'])
-  common.run(_main)
+  common.run(_main, required=['workdir', 'test_ok', 'test_ng', 'out'])
 
 
 if __name__ == '__main__':

@@ -6,7 +6,7 @@
 Writes ``id,energy,is_anomaly`` (is_anomaly at the threshold stored with the model).
 """
 
-from absl import app, flags
+from absl import flags
 
 from dagmm_jax import inspector
 from dagmm_jax.cli import common
@@ -16,16 +16,13 @@ INPUT = flags.DEFINE_string('input', None, 'Image folder, or a .csv/.npy file of
 OUT = flags.DEFINE_string('out', None, 'Output CSV: id,energy,is_anomaly.')
 
 
-def _main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+def _main():
   n = inspector.score_to_csv(WORKDIR.value, INPUT.value, OUT.value)
   print(f'wrote {OUT.value}: {n} anomalies')
 
 
 def main() -> None:
-  flags.mark_flags_as_required(['workdir', 'input', 'out'])
-  common.run(_main)
+  common.run(_main, required=['workdir', 'input', 'out'])
 
 
 if __name__ == '__main__':

@@ -7,7 +7,7 @@ Writes the models, the decision threshold and a metrics log (metrics.json) to --
 training is checkpointed in --workdir/training and rerunning the same command resumes it.
 """
 
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
 from dagmm_jax.cli import common
@@ -19,9 +19,7 @@ VAL = flags.DEFINE_string('val', None, 'Folder of OK validation images (optional
 WORKDIR = flags.DEFINE_string('workdir', None, 'Output folder for the models.')
 
 
-def _main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+def _main():
   common.setup()
   inspector = Inspector.from_config(CONFIG.value).fit(TRAIN.value, VAL.value, verbose=True,
                                                       workdir=WORKDIR.value)
@@ -30,8 +28,7 @@ def _main(argv):
 
 
 def main() -> None:
-  flags.mark_flags_as_required(['config', 'train', 'workdir'])
-  common.run(_main)
+  common.run(_main, required=['config', 'train', 'workdir'])
 
 
 if __name__ == '__main__':

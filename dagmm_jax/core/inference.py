@@ -49,14 +49,12 @@ def embed(net: DAGMMNet, params: Any, x: jnp.ndarray, rows: jnp.ndarray,
 
 
 def fit_gmm(net: DAGMMNet, regularizer: Callable, params: Any, x: jnp.ndarray, rows: jnp.ndarray,
-            n_valid: jnp.ndarray | int | None, shift: jnp.ndarray, scale: jnp.ndarray
+            n_valid: jnp.ndarray | int, shift: jnp.ndarray, scale: jnp.ndarray
             ) -> tuple[gmm.GMMParams, jnp.ndarray]:
   """``(GMM fitted exactly over x[rows], z of those rows)``: the test-time fit over
-  the whole training set with the given networks (not the last batch). With
-  ``n_valid``, positions ``>= n_valid`` of ``rows`` are padding, masked out."""
+  the whole training set with the given networks (not the last batch). Positions
+  ``>= n_valid`` of ``rows`` are padding, masked out."""
   z, gamma = embed(net, params, x, rows, shift, scale)
-  if n_valid is None:
-    return gmm.regularize(gmm.fit_gmm(z, gamma), regularizer, rows.shape[0]), z
   weights = (jnp.arange(rows.shape[0]) < n_valid).astype(z.dtype)
   return gmm.regularize(gmm.fit_gmm(z, gamma, weights), regularizer, n_valid), z
 
