@@ -134,11 +134,10 @@ def _epoch_logger(chunk: int, seeds: list[int], num_epochs: int, log_path: pathl
   member_seeds = [s for s in seeds for _ in range(restarts)]
   started = time.perf_counter()
 
-  def on_epoch(epoch, m, seconds, st):
-    failed = distributed.host(st.failed_step) >= 0
+  def on_epoch(epoch, m, seconds, _):
+    failed = np.asarray(m.failed)
     record = {'chunk': chunk, 'epoch': epoch, 'epochs': epoch - logged[0], 'seconds': seconds,
-              'seeds': member_seeds, **extra,
-              **{k: np.asarray(v).tolist() for k, v in m._asdict().items()}, 'failed': failed.tolist()}
+              'seeds': member_seeds, **extra, **{k: np.asarray(v).tolist() for k, v in m._asdict().items()}}
     if not distributed.is_writer():   # one log for the run: process 0's
       return
     files.append_jsonl(log_path, record)

@@ -193,3 +193,28 @@ def test_kernel_init_is_configurable():
   assert any(np.any(a != b) for a, b in zip(kernels['glorot_uniform'], kernels['lecun_normal']))
   with pytest.raises(ValueError, match='glorot_uniform'):
     build_net(_config(model__kernel_init='ones')).init({'params': jax.random.PRNGKey(0)}, x)
+
+
+def test_a_multi_process_run_waits_once_per_period_with_the_same_records(monkeypatch):
+  """With several processes ``fit`` dispatches a whole checkpoint period before it
+  waits: the same per-call records and final state, the state handed over only at
+  the period's end (3, 6 and the last epoch, 7)."""
+  config = _config(num_epochs=7, checkpoint_every=3)
+  data = synthetic_data(n_seeds=2)
+  monkeypatch.setattr(train, 'MIN_STEPS_PER_CALL', 1)   # one epoch per call
+
+  def run():
+    logged = []
+    state = train.fit(config, train.init_state(config, [0, 1], 8), data,
+                      on_epoch=lambda e, m, s, st: logged.append((e, m, st is not None)))
+    return jax.device_get(state), logged
+
+  one_state, one = run()
+  monkeypatch.setattr(jax, 'process_count', lambda: 2)
+  many_state, many = run()
+  assert [e for e, _, _ in one] == [e for e, _, _ in many] == list(range(1, 8))
+  assert all(given for _, _, given in one)
+  assert [e for e, _, given in many if given] == [3, 6, 7]
+  for (_, a, _), (_, b, _) in zip(one, many):
+    jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)
+  jax.tree_util.tree_map(np.testing.assert_array_equal, one_state, many_state)

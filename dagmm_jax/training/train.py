@@ -55,6 +55,7 @@ class EpochMetrics(NamedTuple):
   cond: jnp.ndarray            # [S, K] largest over steps
   phi: jnp.ndarray             # [S, K] mean over steps
   steps: jnp.ndarray           # steps taken (a full pass; 0 once the seed has failed)
+  failed: jnp.ndarray          # bool: the seed has failed by the end of the epoch
 
 
 SEEDS = P('seeds')   # a leading seed axis split over the devices of a seed mesh (sharding.py)
@@ -83,11 +84,12 @@ def per_device(fn: Callable, mesh: Mesh | None, in_specs: Any, out_specs: Any) -
 def combine_epochs(m: EpochMetrics) -> EpochMetrics:
   """One record for metrics stacked over epochs ``[n, S, ...]``: means of the loss
   terms and weights, sums of the counts and steps, the smallest ``min_eig``, the
-  largest ``cond``."""
+  largest ``cond``, failed if failed by the last epoch."""
   mean = lambda a: np.mean(a, axis=0)
   return EpochMetrics(mean(m.loss), mean(m.reconstruction), mean(m.energy), mean(m.penalty),
                       np.sum(m.n_nonfinite, 0), np.sum(m.cholesky_failures, 0),
-                      np.min(m.min_eig, 0), np.max(m.cond, 0), mean(m.phi), np.sum(m.steps, 0))
+                      np.min(m.min_eig, 0), np.max(m.cond, 0), mean(m.phi), np.sum(m.steps, 0),
+                      np.any(m.failed, 0))
 
 
 def make_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
@@ -223,7 +225,7 @@ def make_epoch_fn(config: ml_collections.ConfigDict, batch: int, steps: int,
         mean(loss), mean(terms.reconstruction), mean(terms.energy), mean(terms.penalty),
         jnp.sum(on(terms.n_nonfinite, 0), axis=0), jnp.sum(on(terms.cholesky_failures, 0), axis=0),
         jnp.min(on(terms.min_eig, jnp.inf), axis=0), jnp.max(on(terms.cond, -jnp.inf), axis=0),
-        mean(terms.phi), jnp.sum(active.astype(jnp.int32)))
+        mean(terms.phi), jnp.sum(active.astype(jnp.int32)), carry[3] >= 0)
     return carry, metrics
 
   vmapped = jax.vmap(seed_epoch, in_axes=(0, 0, 0, 0, 0, 0, 0, 0, 0, None, None))
@@ -257,35 +259,48 @@ def epochs_per_call(steps: int, period: int) -> int:
 
 
 def fit(config: ml_collections.ConfigDict, state: TrainState, data: TrainData,
-        on_epoch: Callable[[int, EpochMetrics, float, TrainState], None] | None = None,
+        on_epoch: Callable[[int, EpochMetrics, float, TrainState | None], None] | None = None,
         ckpt_mngr=None, report_every: int = 0) -> TrainState:
   """Trains from ``state.epoch`` to ``config.num_epochs``.
 
-  ``on_epoch(epoch, metrics, seconds, state)`` is called after each compiled
-  call (one epoch, or several fused epochs on tiny data sets) with host copies:
+  ``on_epoch(epoch, metrics, seconds, state)`` is called once per compiled call
+  (one epoch, or several fused epochs on tiny data sets) with host copies:
   ``epoch`` is the last epoch done, ``metrics`` covers the call's epochs
-  (``combine_epochs``), ``seconds`` is per epoch, ``state`` is the current state.
-  With ``report_every > 0`` a call never spans a multiple of ``report_every``
-  (e.g. validation every few epochs sees exactly those epochs).
-  With ``ckpt_mngr`` the full state is saved every ``config.checkpoint_every``
-  epochs and at the end; resuming from such a checkpoint gives the same result
-  as an uninterrupted run, because every random key derives from (seed, epoch,
-  step).
+  (``combine_epochs``), ``seconds`` is per epoch and ``state`` is the state at
+  ``epoch``. In a multi-process run the host waits once per period of
+  ``checkpoint_every`` (and ``report_every``) epochs, not once per call: the
+  period's calls are all dispatched first, so the processes synchronise (gather
+  metrics) once a period (measured in docs/performance.md). Then ``seconds`` is
+  the period's mean and ``state`` is None except for the period's last call.
+  With ``ckpt_mngr`` the full state is saved at the end of every
+  ``checkpoint_every`` period and at the end; resuming from such a checkpoint
+  gives the same result as an uninterrupted run, because every random key
+  derives from (seed, epoch, step).
   """
   batch, steps = batch_plan(distributed.host(data.n_train), config.batch_size)
   run_epochs = make_epoch_fn(config, batch, steps, seed_mesh_of(state.failed_step))
   every, total = int(config.checkpoint_every), int(config.num_epochs)
-  fuse = epochs_per_call(steps, math.gcd(every, report_every) if report_every else every)
+  period = math.gcd(every, report_every) if report_every else every
+  fuse = epochs_per_call(steps, period)
+  wait = period if jax.process_count() > 1 else fuse   # one process: nothing to synchronise
   epoch = int(state.epoch)
   while epoch < total:
-    n = min(fuse - epoch % fuse, total - epoch)
+    first, end = epoch, min(total, (epoch // wait + 1) * wait)
     start = time.perf_counter()
-    state, metrics = run_epochs(state, data, n)
-    metrics = distributed.host(metrics)
-    seconds = (time.perf_counter() - start) / n
-    epoch += n
-    if on_epoch is not None:
-      on_epoch(epoch, combine_epochs(metrics), seconds, state)
+    ends, pending = [], []
+    while epoch < end:
+      n = min(fuse - epoch % fuse, end - epoch)
+      state, metrics = run_epochs(state, data, n)   # dispatched, not waited for
+      epoch += n
+      ends.append(epoch)
+      pending.append(metrics)
+    stacked = distributed.host(pending[0] if len(pending) == 1 else
+                               jax.tree_util.tree_map(lambda *a: jnp.concatenate(a), *pending))
+    seconds = (time.perf_counter() - start) / (epoch - first)
+    cuts = [0] + [e - first for e in ends]
+    for i, e in enumerate(ends if on_epoch is not None else []):
+      call = jax.tree_util.tree_map(lambda a: a[cuts[i]:cuts[i + 1]], stacked)
+      on_epoch(e, combine_epochs(call), seconds, state if e == epoch else None)
     if ckpt_mngr is not None and (epoch % every == 0 or epoch == total):
       checkpoint.save(ckpt_mngr, epoch, state)
   return state
