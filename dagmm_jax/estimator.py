@@ -77,9 +77,8 @@ def programs(net: DAGMMNet, regularizer: Callable) -> Programs:
   everything = lambda x: jnp.arange(x.shape[0])
 
   def fit_gmm(params, x, shift, scale):
-    scored = inference.fit_and_score(net, regularizer, params, x, everything(x), x.shape[0],
-                                     everything(x), shift, scale)
-    return scored.gmm_params, scored.energies
+    g, z = inference.fit_gmm(net, regularizer, params, x, everything(x), x.shape[0], shift, scale)
+    return g, gmm.energy(z, g)   # the rows' energies from the same embedding
 
   def energies(params, g, x, shift, scale):
     return inference.energies(net, params, g, x, everything(x), shift, scale)

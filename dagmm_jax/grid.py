@@ -95,11 +95,14 @@ def table2_cells(table: ml_collections.ConfigDict, quick: bool = False
                  ) -> dict[str, ml_collections.ConfigDict]:
   """``{'<experiment>-<protocol>[-<variant>]': config}``, every paper-protocol cell
   first, then variant by variant. A variant (``table.variants``: name -> ``{'a__b': value}`` overrides) other
-  than ``faithful`` (no overrides) adds its name to the cell's; ``table.num_epochs``
+  than ``faithful`` (no overrides) adds its name to the cell's and runs on the
+  protocols of ``table.variant_protocols`` (optional; default all); ``table.num_epochs``
   (optional, experiment -> epochs) shortens an experiment's cells."""
   cells = {}
   for protocol in table.protocols:
     for variant, overrides in table.get('variants', {'faithful': {}}).items():
+      if variant != 'faithful' and protocol not in table.get('variant_protocols', table.protocols):
+        continue
       for name in table.experiments:
         config = load_experiment(name)
         config.protocol, config.num_seeds = protocol, table.num_seeds

@@ -104,6 +104,8 @@ def test_table2_cells_fresh_seeds_paper_first_and_variants():
                        'thyroid-paper-r5', 'arrhythmia-paper-r5', 'kdd-paper-r5', 'kdd_rev-paper-r5']
   assert all(c.seed == 100 and c.num_seeds == 20 for c in cells.values())
   assert cells['kdd-paper-r5'].restarts == 5 and cells['kdd-paper-r5'].select_epoch == 0
+  assert names[8:] == ['thyroid-goad', 'arrhythmia-goad', 'kdd-goad', 'kdd_rev-goad']   # r5: paper only
+  del table.variant_protocols
   table.variants = {'faithful': {}, 'r3': {'restarts': 3}}
   cells = grid.table2_cells(table, quick=True)
   assert cells['kdd-goad-r3'].restarts == 3 and cells['kdd-goad'].restarts == 1
