@@ -297,10 +297,11 @@ def fit(config: ml_collections.ConfigDict, state: TrainState, data: TrainData,
     stacked = distributed.host(pending[0] if len(pending) == 1 else
                                jax.tree_util.tree_map(lambda *a: jnp.concatenate(a), *pending))
     seconds = (time.perf_counter() - start) / (epoch - first)
-    cuts = [0] + [e - first for e in ends]
-    for i, e in enumerate(ends if on_epoch is not None else []):
-      call = jax.tree_util.tree_map(lambda a: a[cuts[i]:cuts[i + 1]], stacked)
-      on_epoch(e, combine_epochs(call), seconds, state if e == epoch else None)
+    if on_epoch is not None:
+      cuts = [0] + [e - first for e in ends]
+      for i, e in enumerate(ends):
+        call = jax.tree_util.tree_map(lambda a: a[cuts[i]:cuts[i + 1]], stacked)
+        on_epoch(e, combine_epochs(call), seconds, state if e == epoch else None)
     if ckpt_mngr is not None and (epoch % every == 0 or epoch == total):
       checkpoint.save(ckpt_mngr, epoch, state)
   return state
