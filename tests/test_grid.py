@@ -1,4 +1,5 @@
 """Table 2 end to end on the real files: a short run per dataset and the combined table."""
+import copy
 import json
 
 import pytest
@@ -62,6 +63,16 @@ def test_table2_markdown_has_every_cell_and_the_paper(table):
   for name in ('thyroid', 'arrhythmia'):
     assert f'{tables.PAPER_TABLE2[name][2]:.4f}' in text
   assert text.count('untrained baseline') == 4
+
+
+def test_table2_markdown_names_the_cell_of_a_failed_seed_and_lists_settings_once(table):
+  _, results = table
+  variant = copy.deepcopy(results['thyroid-paper'])
+  variant['runs'][0].update(failed=True, failure='non-finite loss or gradient at epoch 7, step 0')
+  text = tables.table2_markdown({**results, 'thyroid-paper-r5': variant})
+  assert '- thyroid-paper-r5, seed 0: non-finite loss or gradient at epoch 7, step 0' in text
+  settings = next(line for line in text.splitlines() if line.startswith('Settings per dataset'))
+  assert settings.count('thyroid ') == 1 and settings.count('arrhythmia ') == 1
 
 
 def test_grid_reuses_a_finished_cell(table):

@@ -95,20 +95,19 @@ def table2_markdown(results: dict[str, dict[str, Any]], missing: list[str] = (),
            '| dataset | protocol | run | precision | recall | F1 | AUROC | AUPRC | seeds | failed | wall time |',
            '|---|---|---|---|---|---|---|---|---|---|---|']
   failures = []
-  for res in results.values():
+  for cell, res in results.items():
     head = f"| {res['dataset']} | {res['protocol']} |"
     wall = f"{res['wall_time_s'] / 60:.1f} min"
     for i, row in enumerate(summary_rows(res)):
       lines.append(f"{head if i == 0 else '| | |'} {row[2:]} {wall if i == 0 else ''} |")
-    failures += [f"- {res['dataset']} / {res['protocol']}, seed {r['seed']}: {r['failure']}"
-                 for r in res['runs'] if r['failed']]
-    failures += [f"- {res['dataset']} / {res['protocol']}, seed {r['seed']} (untrained): "
-                 f"{r['untrained']['failure']}" for r in res['runs'] if r['untrained']['failed']]
-  lines += ['', 'Settings per dataset: '
-            + '; '.join(f"{r['dataset']} {r['config']['num_epochs']} epochs, batch "
-                        f"{r['config']['batch_size']}, scaling `{r['config']['scaling']}`, "
-                        f"regularizer `{r['config']['gmm']['regularizer']}`"
-                        for r in results.values() if r['protocol'] == 'paper') + '.']
+    failures += [f"- {cell}, seed {r['seed']}: {r['failure']}" for r in res['runs'] if r['failed']]
+    failures += [f"- {cell}, seed {r['seed']} (untrained): {r['untrained']['failure']}"
+                 for r in res['runs'] if r['untrained']['failed']]
+  settings = {r['dataset']: (f"{r['dataset']} {r['config']['num_epochs']} epochs, batch "
+                             f"{r['config']['batch_size']}, scaling `{r['config']['scaling']}`, "
+                             f"regularizer `{r['config']['gmm']['regularizer']}`")
+              for r in results.values() if r['protocol'] == 'paper'}
+  lines += ['', 'Settings per dataset: ' + '; '.join(settings.values()) + '.']
   lines += restarts.scorer_decision(results, len(missing))
   if failures:
     lines += ['', '## Failed seeds', *failures]
