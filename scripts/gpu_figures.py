@@ -10,7 +10,7 @@ Runs, on whatever JAX's default backend is:
 2. ``lib.run`` (benchmarks/bench.py's figures: samples/s for 1 and ``seeds``
    seeds, model FLOP/s against this device's dense matmul FLOP/s);
 3. per-seed F1 against ``--reference`` (default: the committed CPU run of
-   seeds 100-119, results/table2_fresh/kdd-paper/results.json), when its epochs
+   seeds 100-119, results/table2/kdd-paper/results.json), when its epochs
    and seeds match.
 
 Writes OUT/gpu.json and OUT/gpu.md (commit them as results/bench/gpu.*). On the
@@ -37,7 +37,7 @@ OUT = flags.DEFINE_string('out', None, 'Output folder for gpu.json and gpu.md.')
 SEEDS = flags.DEFINE_integer('seeds', 20, 'Seeds trained together.')
 EPOCHS = flags.DEFINE_integer('epochs', 200, 'Epochs (the paper: 200).')
 FIRST_SEED = flags.DEFINE_integer('first_seed', 100, 'First seed (the CPU reference used 100-119).')
-REFERENCE = flags.DEFINE_string('reference', 'results/table2_fresh/kdd-paper/results.json',
+REFERENCE = flags.DEFINE_string('reference', 'results/table2/kdd-paper/results.json',
                                 'A CPU results.json of the same config to compare per-seed F1 with.')
 
 
