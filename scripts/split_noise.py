@@ -17,7 +17,6 @@ k = 5 and q = 10 were the only values tried: these are yardsticks for the
 split's share of the spread, not tuned competitors. Writes OUT/split_noise.json
 and OUT/split_noise.md.
 """
-import json
 import pathlib
 
 import numpy as np
