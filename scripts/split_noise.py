@@ -22,8 +22,7 @@ import pathlib
 import numpy as np
 from absl import app, flags
 
-from dagmm_jax import files, grid
-from dagmm_jax.core import metrics
+from dagmm_jax import experiment, files, grid
 from dagmm_jax.data import fit_scaler, load_dataset, make_split
 
 OUT = flags.DEFINE_string('out', None, 'Output folder for split_noise.json and split_noise.md.')
@@ -54,18 +53,20 @@ def pca_score(x_train: np.ndarray, x_test: np.ndarray, q: int = 10) -> np.ndarra
 def split_f1s(name: str, seeds: list[int], knn_max_train: int) -> dict[str, list[float]]:
   """``{scorer: [F1 per seed]}`` on the paper-protocol splits of experiment ``name``."""
   config = grid.load_experiment(name)
+  config.protocol = 'paper'
   data = load_dataset(config.dataset, config.get('kdd_symbolic', 'strings'))
   out = {'knn5': [], 'pca10': []}
   for seed in seeds:
-    split = make_split(data.y, 'paper', seed, config.max_anomalies or None)
+    split = make_split(data.y, config.protocol, seed, config.max_anomalies or None)
     scaler = fit_scaler(data.x[split.train_idx], config.scaling, config.get('constant_columns', 'shift'))
     x_train = scaler.apply(data.x[split.train_idx]).astype(np.float64)
     x_test = scaler.apply(data.x[split.test_idx]).astype(np.float64)
     labels = data.y[split.test_idx]
-    k = int(round(config.rho * labels.size))   # the paper's top-k threshold, as in experiment.evaluate
+    scores = {'pca10': pca_score(x_train, x_test)}
     if x_train.shape[0] <= knn_max_train:
-      out['knn5'].append(metrics.evaluate_scores(labels, knn_score(x_train, x_test), k)['f1'])
-    out['pca10'].append(metrics.evaluate_scores(labels, pca_score(x_train, x_test), k)['f1'])
+      scores['knn5'] = knn_score(x_train, x_test)
+    for scorer, s in scores.items():   # the same top-k threshold and metrics as a DAGMM seed
+      out[scorer].append(experiment.seed_metrics(config, labels, s)[0]['f1'])
   return {scorer: f1 for scorer, f1 in out.items() if f1}
 
 
