@@ -8,12 +8,13 @@ chunk is resumable: its training state is checkpointed with orbax under
 ``workdir/chunks/chunk_<i>.json``; a rerun with the same workdir picks up where
 the last one stopped.
 """
+import functools
 import json
 import pathlib
 import re
 import time
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -61,26 +62,38 @@ def _pad(index_arrays: list[np.ndarray]) -> np.ndarray:
   return out
 
 
-def make_score_fn(config: ml_collections.ConfigDict):
-  """Jitted, seed-vmapped ``(params, TrainData, test_idx) -> inference.Scored``."""
-  net = build_net(config)
-  reg = regularizers.get_regularizer(config.gmm.regularizer)
-
-  def score(params, x, train_idx, n_train, test_idx, shift, scale):
-    return inference.fit_and_score(net, reg, params, x, train_idx, n_train, test_idx, shift, scale)
-
-  vmapped = jax.vmap(score, in_axes=(0, None, 0, 0, 0, 0, 0))
-  run = lambda params, d, test_idx: vmapped(params, d.x, d.train_idx, d.n_train, test_idx, d.shift, d.scale)
+def _per_seed(score: Callable) -> Callable:
+  """``score(params, x, train_idx, n_train, test_idx, shift, scale, *extra)`` of one
+  seed -> jitted ``(params, TrainData, test_idx, *extra)`` over every seed (leading
+  axis of all but ``x``), each device scoring its own seeds."""
+  def run(params, d, test_idx, *extra):
+    in_axes = (0, None, 0, 0, 0, 0, 0) + (0,) * len(extra)
+    return jax.vmap(score, in_axes=in_axes)(params, d.x, d.train_idx, d.n_train, test_idx, d.shift,
+                                            d.scale, *extra)
   compiled = {}
 
-  def call(params, d, test_idx):
-    mesh = train.seed_mesh_of(test_idx)   # each device scores its own seeds
-    if mesh not in compiled:
-      compiled[mesh] = jax.jit(train.per_device(run, mesh, (train.SEEDS, train.DATA_SPEC, train.SEEDS),
-                                                train.SEEDS))
-    return compiled[mesh](params, d, test_idx)
+  def call(params, d, test_idx, *extra):
+    mesh = train.seed_mesh_of(test_idx)
+    if (mesh, len(extra)) not in compiled:
+      specs = (train.SEEDS, train.DATA_SPEC, train.SEEDS) + (train.SEEDS,) * len(extra)
+      compiled[mesh, len(extra)] = jax.jit(train.per_device(run, mesh, specs, train.SEEDS))
+    return compiled[mesh, len(extra)](params, d, test_idx, *extra)
 
   return call
+
+
+def make_score_fn(config: ml_collections.ConfigDict) -> Callable:
+  """Jitted, seed-vmapped ``(params, TrainData, test_idx) -> inference.Scored``."""
+  net, reg = build_net(config), regularizers.get_regularizer(config.gmm.regularizer)
+  return _per_seed(functools.partial(inference.fit_and_score, net, reg))
+
+
+def make_em_score_fn(config: ml_collections.ConfigDict) -> Callable:
+  """Jitted, seed-vmapped ``(params, TrainData, test_idx, keys) -> (inference.Scored,
+  mean training energy)`` with the mixture refitted by EM (``core/em.py``)."""
+  net, reg = build_net(config), regularizers.get_regularizer(config.gmm.regularizer)
+  return _per_seed(functools.partial(inference.em_fit_and_score, net, reg,
+                                     n_components=int(config.model.n_mixtures)))
 
 
 def seed_metrics(config: ml_collections.ConfigDict, labels: np.ndarray,
@@ -187,7 +200,7 @@ def run_chunk(config: ml_collections.ConfigDict, data: Dataset, seeds: list[int]
   log_path = workdir / 'metrics.jsonl'
   mngr = checkpoint.manager(workdir / 'checkpoints' / f'chunk_{chunk}')
   selection_path = workdir / 'chunks' / f'chunk_{chunk}_selection.json'
-  selection, members, ensemble = None, None, None
+  selection, members, ensemble, em_rows = None, None, None, None
 
   if R == 1 and select_epoch == num_epochs:          # the plain run
     state = _restore(mngr, state, mesh, chunk, 'training')
@@ -216,6 +229,7 @@ def run_chunk(config: ml_collections.ConfigDict, data: Dataset, seeds: list[int]
       state = sharding.shard_state(restarts_lib.select(m_state, choice, R), mesh)
     elif R > 1:
       ensemble = _score_members(config, score_fn, m_state, members, choice, R)
+      em_rows = _em_scores(config, m_state.params, members, seeds, R, failed)
       state = sharding.shard_state(restarts_lib.select(m_state, choice, R), mesh)
     else:
       state = m_state
@@ -243,6 +257,8 @@ def run_chunk(config: ml_collections.ConfigDict, data: Dataset, seeds: list[int]
       run['member_train_energy'] = selection['train_energy'][i]
     if ensemble is not None:
       run['members'], run['ensemble'] = ensemble[i]
+    if em_rows is not None:
+      run['em'] = em_rows[i]
     runs.append(run)
   shift, scale = distributed.host((evalset.train.shift, evalset.train.scale))   # every process gathers
   if distributed.is_writer():
@@ -296,6 +312,71 @@ def _score_members(config, score_fn, m_state, members: SimpleNamespace, choice: 
   return out
 
 
+def _em_scores(config: ml_collections.ConfigDict, params: Any, members: SimpleNamespace,
+               seeds: list[int], restarts: int, failed: np.ndarray) -> list[dict]:
+  """Per seed: best of R with the mixture refitted by EM (``core/em.py``) on each
+  member's training rows, picked by the lowest mean EM energy on those rows
+  (``restarts.pick``: no test row, no label); its test metrics, every member's
+  training energy and, for analysis only, every member's test F1."""
+  keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(s), r) for s in seeds for r in range(restarts)])
+  keys = sharding.shard_seeds(keys, train.seed_mesh_of(members.test_idx))
+  scored, train_energy = distributed.host(
+      make_em_score_fn(config)(params, members.train, members.test_idx, keys))
+  choice = restarts_lib.pick(np.asarray(train_energy), failed, restarts)
+  out = []
+  for s in range(len(seeds)):
+    idx = range(s * restarts, (s + 1) * restarts)
+    per = [seed_metrics(config, members.test_labels[i], scored.energies[i, :members.n_test[i]])
+           for i in idx]
+    found, reason = per[choice[s]]
+    if failed[s * restarts + choice[s]]:
+      found, reason = None, 'every member failed in training'
+    out.append({**(found or {m: None for m in metrics.NAMES}), 'failed': found is None,
+                'failure': reason, 'restart': int(choice[s]),
+                'member_train_energy': [float(train_energy[i]) for i in idx],
+                'member_f1': [p[0]['f1'] if p[0] else None for p in per]})
+  return out
+
+
+def add_em_scores(workdir: str | pathlib.Path) -> dict[str, Any]:
+  """Adds the EM-refit best-of-R row (``_em_scores``, key ``em``) to a finished cell
+  whose R > 1 members all trained to the end, made before that scorer existed:
+  each chunk's members are restored from its final checkpoint, its record gains
+  the row, then ``results.json`` and ``results.md`` are rewritten. Chunks that
+  have it already are left as they are. Returns the new results."""
+  workdir = pathlib.Path(workdir)
+  results = json.loads((workdir / 'results.json').read_text())
+  config = ml_collections.ConfigDict(results['config'])
+  R, num_epochs = int(config.get('restarts', 1)), int(config.num_epochs)
+  if R < 2 or int(config.get('select_epoch', 0)) not in (0, num_epochs):
+    raise ValueError(f'{workdir}: the EM-refit best-of-R needs restarts > 1 trained to the end '
+                     f"(restarts={R}, select_epoch={config.get('select_epoch')})")
+  data = None
+  with precision(config):
+    for chunk, path in _chunk_files(workdir):
+      record = json.loads(path.read_text())
+      if all('em' in r for r in record['runs']):
+        continue
+      data = data or _load(config)
+      seeds = record['seeds']
+      members = _member_evalset(EvalSet(config, data, seeds), R)
+      mngr = checkpoint.manager(workdir / 'checkpoints' / f'chunk_{chunk}')
+      if mngr.latest_step() != num_epochs:
+        raise ValueError(f'{workdir}: chunk {chunk} has no checkpoint of epoch {num_epochs} '
+                         f'(latest: {mngr.latest_step()})')
+      state = checkpoint.restore(mngr, train.init_state(config, seeds, data.x.shape[1], R))
+      rows = _em_scores(config, state.params, members, seeds, R, np.asarray(state.failed_step) >= 0)
+      for run, row in zip(record['runs'], rows):
+        run['em'] = row
+      files.write_json(path, record)
+  by_seed = {r['seed']: r for _, p in _chunk_files(workdir) for r in json.loads(p.read_text())['runs']}
+  results['runs'] = [by_seed[r['seed']] for r in results['runs']]
+  results['summary'] = summarize(results['runs'])
+  files.write_json(workdir / 'results.json', results)
+  write_report(workdir, data)
+  return results
+
+
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
   """Mean and std (over seeds that did not fail) of every metric, the count of
   failed seeds and the F1 mean with them as 0, trained and untrained; with
@@ -314,6 +395,8 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
   if runs and all('ensemble' in r for r in runs):
     out['ensemble'] = stats([r['ensemble'] for r in runs])
     out['restart0'] = stats([r['members'][0] for r in runs])
+  if runs and all('em' in r for r in runs):
+    out['em'] = stats([r['em'] for r in runs])
   return out
 
 

@@ -71,6 +71,8 @@ def run_grid(cells: dict[str, ml_collections.ConfigDict], workdir: str | pathlib
                  config.num_seeds, config.num_epochs)
     with experiment.precision(config):   # a grid may mix float32 and float64 cells
       out[name] = experiment.train_and_evaluate(config, str(pathlib.Path(workdir) / name), processes)
+      if 'ensemble' in out[name]['summary'] and 'em' not in out[name]['summary']:   # made before it existed
+        out[name] = experiment.add_em_scores(pathlib.Path(workdir) / name)
   return out
 
 
@@ -118,8 +120,12 @@ def write_table2(table: ml_collections.ConfigDict, workdir: str | pathlib.Path,
                  quick: bool = False, report_only: bool = False, processes: int = 1) -> str:
   """Runs (or resumes) every experiment x protocol (x variant) cell of ``table``
   (``experiments/table2.py``), writes ``workdir/table2.md`` and returns its text.
-  With ``report_only`` the table shows the finished cells and lists the others."""
-  text = tables.table2_markdown(*collect(table2_cells(table, quick), workdir, report_only, processes),
-                                quick=quick)
+  With ``report_only`` the table shows the finished cells and lists the others.
+  ``table.exploration`` (optional): directories of the same cells on other seeds,
+  from which each cell's scorer is chosen (``restarts.per_cell_choice``)."""
+  cells = table2_cells(table, quick)
+  exploration = [finished(cells, d) for d in table.get('exploration', ())]
+  text = tables.table2_markdown(*collect(cells, workdir, report_only, processes), quick=quick,
+                                exploration=exploration)
   files.write_text(pathlib.Path(workdir) / 'table2.md', text)
   return text

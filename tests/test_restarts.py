@@ -69,3 +69,55 @@ def test_rank_average_averages_ranks_with_ties_and_drops_non_finite_members():
   e = np.array([[0.1, 5.0, 3.0, 3.0], [10.0, 30.0, 20.0, 40.0], [np.nan, 0.0, 0.0, 0.0]])
   np.testing.assert_allclose(restarts.rank_average(e), [(0 + 0) / 2, (3 + 2) / 2, (1.5 + 1) / 2, (1.5 + 3) / 2])
   assert np.all(np.isnan(restarts.rank_average(e[2:])))
+
+
+def test_em_refit_best_of_r_reads_no_test_row_and_can_be_added_afterwards(tmp_path, thyroid):
+  config = _config(restarts=3, num_seeds=2)
+  results = experiment.train_and_evaluate(config, str(tmp_path / 'a'))
+  for run in results['runs']:
+    em = run['em']
+    assert len(em['member_train_energy']) == 3 and len(set(em['member_train_energy'])) == 3
+    assert em['restart'] == int(np.argmin(em['member_train_energy']))
+    assert em['f1'] == em['member_f1'][em['restart']]
+  assert 'em' in results['summary'] and 'EM-refit GMM' in (tmp_path / 'a' / 'results.md').read_text()
+  # Test rows scaled 1000x and their labels flipped: the same training energies and pick.
+  test = make_split(thyroid.y, 'paper', 0).test_idx
+  x, y = np.array(thyroid.x), np.array(thyroid.y)
+  x[test] *= 1000.0
+  y[test] = 1 - y[test]
+  poisoned = experiment.run_chunk(config, Dataset('thyroid', x, y), [0], tmp_path / 'b', 0)[0]['em']
+  # (a program over 1 seed instead of 2 rounds differently: equal to float32 rounding)
+  np.testing.assert_allclose(poisoned['member_train_energy'],
+                             results['runs'][0]['em']['member_train_energy'], rtol=1e-5)
+  assert poisoned['restart'] == results['runs'][0]['em']['restart']
+  # A cell made before the scorer existed: the row added from its checkpoint is the same.
+  chunk = tmp_path / 'a' / 'chunks' / 'chunk_0.json'
+  record = json.loads(chunk.read_text())
+  for run in record['runs']:
+    del run['em']
+  chunk.write_text(json.dumps(record))
+  added = experiment.add_em_scores(tmp_path / 'a')
+  assert [r['em'] for r in added['runs']] == [r['em'] for r in results['runs']]
+  assert added['summary'] == results['summary']
+
+
+def _cell_results(f1s, dataset='thyroid'):
+  """A results dict whose runs have the given (best, ensemble, em) F1 per seed; None = failed."""
+  row = lambda f: {'f1': f, 'failed': f is None}
+  return {'dataset': dataset, 'runs': [{**row(b), 'ensemble': row(e), 'em': row(m)} for b, e, m in f1s]}
+
+
+def test_per_cell_choice_pools_the_exploration_sets_and_counts_failures_as_zero():
+  first = {'a': _cell_results([(0.5, 0.6, 0.9)]), 'b': _cell_results([(0.5, 0.5, 0.5)]),
+           'c': _cell_results([(0.9, 0.1, 0.1)])}
+  second = {'a': _cell_results([(0.5, 0.6, None)]), 'b': _cell_results([(0.7, 0.7, 0.7)]),
+            'c': {'dataset': 'thyroid', 'runs': [{'f1': 0.9, 'failed': False}]}}   # no em row
+  choice = restarts.per_cell_choice([first, second])
+  assert set(choice) == {'a', 'b'}                          # c lacks a scorer in one set
+  assert choice['a'][0] == 'ensemble'                       # em: (0.9 + 0) / 2 < 0.6
+  assert choice['a'][1] == pytest.approx({'best-of-R': 0.5, 'ensemble': 0.6, 'EM-refit best-of-R': 0.45})
+  assert choice['b'][0] == 'best-of-R'                      # a tie keeps the earlier scorer
+  here = {'a': _cell_results([(0.2, 0.4, 0.9), (0.2, 0.6, 0.9)])}
+  lines = restarts.per_cell_lines(here, choice, {'thyroid': 0.4782})
+  assert any('| a |' in l and '**ensemble**' in l and '0.5000 ± 0.1000 (0.0707)' in l and '0.4782' in l
+             for l in lines)

@@ -8,7 +8,7 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from dagmm_jax.core import gmm
+from dagmm_jax.core import em, gmm
 from dagmm_jax.core.model import DAGMMNet
 
 CHUNK = 4096
@@ -79,3 +79,17 @@ def fit_and_score(net: DAGMMNet, regularizer: Callable, params: Any, x: jnp.ndar
   ``train_idx``, positions >= n_train, masked out), then scores the test rows."""
   params_gmm, _ = fit_gmm(net, regularizer, params, x, train_idx, n_train, shift, scale)
   return Scored(params_gmm, energies(net, params, params_gmm, x, test_idx, shift, scale))
+
+
+def em_fit_and_score(net: DAGMMNet, regularizer: Callable, params: Any, x: jnp.ndarray,
+                     train_idx: jnp.ndarray, n_train: jnp.ndarray, test_idx: jnp.ndarray,
+                     shift: jnp.ndarray, scale: jnp.ndarray, key: jax.Array,
+                     n_components: int) -> tuple[Scored, jnp.ndarray]:
+  """``(Scored, mean training energy)`` with the mixture refitted by EM (``em.fit``,
+  ``em.ITERATIONS`` steps) on the training rows' z instead of taken from the
+  estimation network's memberships; the networks are the same."""
+  z, _ = embed(net, params, x, train_idx, shift, scale)
+  weights = (jnp.arange(train_idx.shape[0]) < n_train).astype(z.dtype)
+  g = em.fit(z, weights, key, n_components, em.ITERATIONS, regularizer)
+  train_energy = jnp.sum(jnp.where(weights > 0, gmm.energy(z, g), 0.0)) / jnp.sum(weights)
+  return Scored(g, energies(net, params, g, x, test_idx, shift, scale)), train_energy

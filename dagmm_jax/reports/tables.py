@@ -25,6 +25,7 @@ def summary_rows(results: dict[str, Any]) -> list[str]:
   restarts = results['config'].get('restarts', 1)
   labels = [('trained', 'DAGMM-JAX, trained' if restarts == 1 else f'DAGMM-JAX, best of {restarts}'),
             ('ensemble', f'DAGMM-JAX, {restarts}-member ensemble'),
+            ('em', f'DAGMM-JAX, best of {restarts}, EM-refit GMM'),
             ('restart0', 'DAGMM-JAX, restart 0 alone'), ('untrained', 'untrained baseline')]
   for key, label in labels:
     if key not in results['summary']:
@@ -82,9 +83,10 @@ def not_run_lines(missing: list[str]) -> list[str]:
 
 
 def table2_markdown(results: dict[str, dict[str, Any]], missing: list[str] = (),
-                    quick: bool = False) -> str:
+                    quick: bool = False, exploration: list[dict[str, dict]] = ()) -> str:
   """Every finished cell of a Table 2 run (``{cell name: results}``) in one table,
-  then the cells not run yet."""
+  then the cells not run yet. With ``exploration`` (result sets of other seeds,
+  ``restarts.per_cell_choice``) also each cell's scorer chosen on them."""
   lines = ["# DAGMM-JAX: the paper's Table 2", '',
            *(['**Quick smoke run (few seeds, 1/100 of the epochs): not a reproduction.**', '']
              if quick else []),
@@ -109,6 +111,9 @@ def table2_markdown(results: dict[str, dict[str, Any]], missing: list[str] = (),
               for r in results.values() if r['protocol'] == 'paper'}
   lines += ['', 'Settings per dataset: ' + '; '.join(settings.values()) + '.']
   lines += restarts.scorer_decision(results, len(missing))
+  if exploration:
+    lines += restarts.per_cell_lines(results, restarts.per_cell_choice(list(exploration)),
+                                     {d: p[2] for d, p in PAPER_TABLE2.items()})
   if failures:
     lines += ['', '## Failed seeds', *failures]
   lines += not_run_lines(list(missing))

@@ -95,3 +95,46 @@ def scorer_decision(results: dict[str, dict], missing: int = 0) -> list[str]:
   lines.append(f'- mean over {len(cells)} cells: best-of-R {b:.4f}, ensemble {e:.4f}: '
                f'**{verdict}**')
   return lines
+
+
+SCORERS = {'best-of-R': lambda run: run, 'ensemble': lambda run: run['ensemble'],
+           'EM-refit best-of-R': lambda run: run['em']}
+
+
+def per_cell_choice(exploration: list[dict[str, dict]]) -> dict[str, tuple[str, dict[str, float]]]:
+  """The rule of ``experiments/confirm.py``: per cell, the scorer (``SCORERS``; ties
+  go to the earlier one) with the highest mean F1, failed seeds as 0, over the
+  seeds of every exploration result set pooled. ``exploration``: one
+  ``{cell: results}`` per set; a cell counts only where every set has all three
+  scorers. Returns ``{cell: (scorer, {scorer: pooled mean})}``."""
+  names = set.intersection(*(set(e) for e in exploration)) if exploration else set()
+  out = {}
+  for name in sorted(names):
+    runs = [r for e in exploration for r in e[name]['runs']]
+    if not all('ensemble' in r and 'em' in r for r in runs):
+      continue
+    means = {s: float(metrics.f1_failed_as_zero([get(r) for r in runs]).mean()) for s, get in SCORERS.items()}
+    out[name] = (max(means, key=lambda s: (means[s], -list(SCORERS).index(s))), means)
+  return out
+
+
+def per_cell_lines(results: dict[str, dict], choice: dict[str, tuple[str, dict[str, float]]],
+                   paper_f1: dict[str, float]) -> list[str]:
+  """Markdown: per finished cell, the scorer ``per_cell_choice`` picked on the
+  exploration seeds and its F1 here (mean ± std, standard error, failed seeds as
+  0) beside the paper's."""
+  rows = []
+  for name, res in results.items():
+    if name not in choice or not all('em' in r for r in res['runs']):
+      continue
+    scorer, means = choice[name]
+    f1 = metrics.f1_failed_as_zero([SCORERS[scorer](r) for r in res['runs']])
+    explored = ', '.join(f'{s} {m:.4f}' for s, m in means.items())
+    paper = paper_f1.get(res['dataset'])
+    rows.append(f'| {name} | {explored} | **{scorer}** | {f1.mean():.4f} ± {f1.std():.4f} '
+                f'({f1.std() / np.sqrt(len(f1)):.4f}) | ' + (f'{paper:.4f}' if paper else 'n/a') + ' |')
+  if not rows:
+    return []
+  return ['', '## Per-cell scorer (the rule in `experiments/confirm.py`)', '',
+          '| cell | exploration mean F1 (pooled) | chosen | F1 here (se) | paper |', '|---|---|---|---|---|',
+          *rows]
