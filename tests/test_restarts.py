@@ -46,16 +46,38 @@ def test_selection_keeps_the_lowest_training_energy_and_reads_no_test_row(tmp_pa
   assert again == selection
 
 
-def test_members_to_the_end_score_an_ensemble(tmp_path, thyroid):
-  results = experiment.train_and_evaluate(_config(restarts=2), str(tmp_path))
+def test_members_to_the_end_score_an_ensemble_and_an_em_refit_best_of_r(tmp_path, thyroid):
+  config = _config(restarts=2)
+  results = experiment.train_and_evaluate(config, str(tmp_path / 'a'))
   for run in results['runs']:
     assert len(run['members']) == 2 and run['ensemble']['n_members'] == 2
     assert run['restart'] == int(np.argmin(run['member_train_energy']))
     assert run['f1'] == run['members'][run['restart']]['f1']
     assert 0.0 <= run['ensemble']['f1'] <= 1.0
-  assert {'ensemble', 'restart0'} <= set(results['summary'])
-  md = (tmp_path / 'results.md').read_text()
-  assert 'best of 2' in md and '2-member ensemble' in md and 'restart 0 alone' in md
+    em = run['em']
+    assert len(em['member_train_energy']) == 2 and len(set(em['member_train_energy'])) == 2
+    assert em['restart'] == int(np.argmin(em['member_train_energy']))
+    assert em['f1'] == em['member_f1'][em['restart']]
+  assert {'ensemble', 'restart0', 'em'} <= set(results['summary'])
+  md = (tmp_path / 'a' / 'results.md').read_text()
+  assert 'best of 2' in md and '2-member ensemble' in md and 'restart 0 alone' in md and 'EM-refit GMM' in md
+  # A cell made before the EM row existed: the row added from its checkpoint is the same.
+  chunk = tmp_path / 'a' / 'chunks' / 'chunk_0.json'
+  record = json.loads(chunk.read_text())
+  for run in record['runs']:
+    del run['em']
+  chunk.write_text(json.dumps(record))
+  added = experiment.add_em_scores(tmp_path / 'a')
+  assert [r['em'] for r in added['runs']] == [r['em'] for r in results['runs']]
+  assert added['summary'] == results['summary']
+  # Test rows scaled 1000x and their labels flipped: the same EM training energies and pick.
+  test = make_split(thyroid.y, 'paper', 0).test_idx
+  x, y = np.array(thyroid.x), np.array(thyroid.y)
+  x[test] *= 1000.0
+  y[test] = 1 - y[test]
+  poisoned = experiment.run_chunk(config, Dataset('thyroid', x, y), [0], tmp_path / 'b', 0)[0]['em']
+  assert poisoned['member_train_energy'] == results['runs'][0]['em']['member_train_energy']
+  assert poisoned['restart'] == results['runs'][0]['em']['restart']
 
 
 def test_pick_skips_failed_and_non_finite_members():
@@ -69,36 +91,6 @@ def test_rank_average_averages_ranks_with_ties_and_drops_non_finite_members():
   e = np.array([[0.1, 5.0, 3.0, 3.0], [10.0, 30.0, 20.0, 40.0], [np.nan, 0.0, 0.0, 0.0]])
   np.testing.assert_allclose(restarts.rank_average(e), [(0 + 0) / 2, (3 + 2) / 2, (1.5 + 1) / 2, (1.5 + 3) / 2])
   assert np.all(np.isnan(restarts.rank_average(e[2:])))
-
-
-def test_em_refit_best_of_r_reads_no_test_row_and_can_be_added_afterwards(tmp_path, thyroid):
-  config = _config(restarts=3, num_seeds=2)
-  results = experiment.train_and_evaluate(config, str(tmp_path / 'a'))
-  for run in results['runs']:
-    em = run['em']
-    assert len(em['member_train_energy']) == 3 and len(set(em['member_train_energy'])) == 3
-    assert em['restart'] == int(np.argmin(em['member_train_energy']))
-    assert em['f1'] == em['member_f1'][em['restart']]
-  assert 'em' in results['summary'] and 'EM-refit GMM' in (tmp_path / 'a' / 'results.md').read_text()
-  # Test rows scaled 1000x and their labels flipped: the same training energies and pick.
-  test = make_split(thyroid.y, 'paper', 0).test_idx
-  x, y = np.array(thyroid.x), np.array(thyroid.y)
-  x[test] *= 1000.0
-  y[test] = 1 - y[test]
-  poisoned = experiment.run_chunk(config, Dataset('thyroid', x, y), [0], tmp_path / 'b', 0)[0]['em']
-  # (a program over 1 seed instead of 2 rounds differently: equal to float32 rounding)
-  np.testing.assert_allclose(poisoned['member_train_energy'],
-                             results['runs'][0]['em']['member_train_energy'], rtol=1e-5)
-  assert poisoned['restart'] == results['runs'][0]['em']['restart']
-  # A cell made before the scorer existed: the row added from its checkpoint is the same.
-  chunk = tmp_path / 'a' / 'chunks' / 'chunk_0.json'
-  record = json.loads(chunk.read_text())
-  for run in record['runs']:
-    del run['em']
-  chunk.write_text(json.dumps(record))
-  added = experiment.add_em_scores(tmp_path / 'a')
-  assert [r['em'] for r in added['runs']] == [r['em'] for r in results['runs']]
-  assert added['summary'] == results['summary']
 
 
 def _cell_results(f1s, dataset='thyroid'):
