@@ -19,7 +19,7 @@ import jax.numpy as jnp
 
 from dagmm_jax.core import gmm
 
-ITERATIONS = 200   # EM steps of the refit (fixed before it was measured: docs/results.md)
+ITERATIONS = 200   # EM steps of the refit: the only value tried (docs/results.md)
 
 
 def fit(z: jnp.ndarray, weights: jnp.ndarray, key: jax.Array, n_components: int, n_iter: int,
