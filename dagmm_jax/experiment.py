@@ -27,10 +27,21 @@ from dagmm_jax.core import gmm, inference, metrics, regularizers
 from dagmm_jax.reports import plots, tables
 from dagmm_jax.training import checkpoint, distributed, pinning, sharding, train
 from dagmm_jax.training import restarts as restarts_lib
-from dagmm_jax.data import Dataset, fit_scaler, load_dataset, make_split, prepare_dataset
+from dagmm_jax.data import (Dataset, Scaler, Split, fit_scaler, load_dataset, make_split,
+                            prepare_dataset)
 from dagmm_jax.core.model import build_net
 from dagmm_jax.estimator import DAGMM
 
+
+
+def seed_split(config: ml_collections.ConfigDict, y: np.ndarray, seed: int) -> Split:
+  """The train/test split of ``seed`` under ``config.protocol`` (labels ``y``)."""
+  return make_split(y, config.protocol, seed, config.max_anomalies or None)
+
+
+def seed_scaler(config: ml_collections.ConfigDict, x_train: np.ndarray) -> Scaler:
+  """The scaler of ``config.scaling`` fitted on a seed's training rows."""
+  return fit_scaler(x_train, config.scaling, config.get('constant_columns', 'shift'))
 
 
 class EvalSet:
@@ -38,9 +49,8 @@ class EvalSet:
 
   def __init__(self, config: ml_collections.ConfigDict, data: Dataset, seeds: list[int],
                mesh: jax.sharding.Mesh | None = None):
-    splits = [make_split(data.y, config.protocol, s, config.max_anomalies or None) for s in seeds]
-    scalers = [fit_scaler(data.x[sp.train_idx], config.scaling, config.get('constant_columns', 'shift'))
-               for sp in splits]
+    splits = [seed_split(config, data.y, s) for s in seeds]
+    scalers = [seed_scaler(config, data.x[sp.train_idx]) for sp in splits]
     dtype = jnp.dtype(config.dtype)
     self.test_labels = [data.y[sp.test_idx] for sp in splits]
     self.n_test = [len(sp.test_idx) for sp in splits]
@@ -351,10 +361,11 @@ def add_em_scores(workdir: str | pathlib.Path) -> dict[str, Any]:
   if R < 2 or int(config.get('select_epoch', 0)) not in (0, num_epochs):
     raise ValueError(f'{workdir}: the EM-refit best-of-R needs restarts > 1 trained to the end '
                      f"(restarts={R}, select_epoch={config.get('select_epoch')})")
-  data = None
+  data, by_seed = None, {}
   with precision(config):
     for chunk, path in _chunk_files(workdir):
       record = json.loads(path.read_text())
+      by_seed.update((r['seed'], r) for r in record['runs'])
       if all('em' in r for r in record['runs']):
         continue
       data = data or _load(config)
@@ -369,7 +380,6 @@ def add_em_scores(workdir: str | pathlib.Path) -> dict[str, Any]:
       for run, row in zip(record['runs'], rows):
         run['em'] = row
       files.write_json(path, record)
-  by_seed = {r['seed']: r for _, p in _chunk_files(workdir) for r in json.loads(p.read_text())['runs']}
   results['runs'] = [by_seed[r['seed']] for r in results['runs']]
   results['summary'] = summarize(results['runs'])
   files.write_json(workdir / 'results.json', results)
@@ -407,7 +417,7 @@ def seed_test_view(config: ml_collections.ConfigDict, data: Dataset, workdir: pa
   evaluated on."""
   model = DAGMM.load(model_dir(workdir, seed))
   dtype = jnp.dtype(config.dtype)
-  split = make_split(data.y, config.protocol, seed, config.max_anomalies or None)
+  split = seed_split(config, data.y, seed)
   params = jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype), model.params_)
   z, _ = inference.embed(build_net(config), params, jnp.asarray(data.x, dtype), jnp.asarray(split.test_idx),
                          jnp.asarray(model.shift_, dtype), jnp.asarray(model.scale_, dtype))

@@ -23,7 +23,7 @@ import numpy as np
 from absl import app, flags
 
 from dagmm_jax import experiment, files, grid
-from dagmm_jax.data import fit_scaler, load_dataset, make_split
+from dagmm_jax.data import load_dataset
 
 OUT = flags.DEFINE_string('out', None, 'Output folder for split_noise.json and split_noise.md.')
 EXPERIMENTS = flags.DEFINE_list('experiments', ['arrhythmia', 'thyroid', 'kdd', 'kdd_rev'], 'Experiment configs.')
@@ -57,8 +57,8 @@ def split_f1s(name: str, seeds: list[int], knn_max_train: int) -> dict[str, list
   data = load_dataset(config.dataset, config.get('kdd_symbolic', 'strings'))
   out = {'knn5': [], 'pca10': []}
   for seed in seeds:
-    split = make_split(data.y, config.protocol, seed, config.max_anomalies or None)
-    scaler = fit_scaler(data.x[split.train_idx], config.scaling, config.get('constant_columns', 'shift'))
+    split = experiment.seed_split(config, data.y, seed)
+    scaler = experiment.seed_scaler(config, data.x[split.train_idx])
     x_train = scaler.apply(data.x[split.train_idx]).astype(np.float64)
     x_test = scaler.apply(data.x[split.test_idx]).astype(np.float64)
     labels = data.y[split.test_idx]
