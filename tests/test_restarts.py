@@ -113,3 +113,15 @@ def test_per_cell_choice_pools_the_exploration_sets_and_counts_failures_as_zero(
   lines = restarts.per_cell_lines(here, choice, {'thyroid': 0.4782})
   assert any('| a |' in l and '**ensemble**' in l and '0.5000 ± 0.1000 (0.0707)' in l and '0.4782' in l
              for l in lines)
+
+
+def test_add_em_scores_names_the_workdir_of_a_cell_it_cannot_score(tmp_path, thyroid):
+  (tmp_path / 'results.json').write_text(json.dumps({'config': _config(restarts=1).to_dict(), 'runs': []}))
+  with pytest.raises(ValueError, match=f'{tmp_path}.*restarts > 1.*restarts=1'):
+    experiment.add_em_scores(tmp_path)
+  # members trained to the end, but their checkpoint is gone
+  (tmp_path / 'results.json').write_text(json.dumps({'config': _config(restarts=2).to_dict(), 'runs': []}))
+  (tmp_path / 'chunks').mkdir()
+  (tmp_path / 'chunks' / 'chunk_0.json').write_text(json.dumps({'seeds': [0], 'runs': [{'seed': 0}]}))
+  with pytest.raises(ValueError, match=f'{tmp_path}: chunk 0 has no checkpoint of epoch 4'):
+    experiment.add_em_scores(tmp_path)
