@@ -86,7 +86,8 @@ def programs(net: DAGMMNet, regularizer: Callable) -> Programs:
   def validate(params, x, x_val, shift, scale):
     g, _ = inference.fit_gmm(net, regularizer, params, x, everything(x), x.shape[0], shift, scale)
     xs = inference.scaled(x_val, shift, scale)
-    return energies(params, g, x_val, shift, scale), squared_error(xs, net.apply(params, xs).x_hat)
+    out = net.apply(params, xs, train=False)   # one pass gives both the energies and the errors
+    return gmm.energy(out.z, g), squared_error(xs, out.x_hat)
 
   return Programs(jax.jit(fit_gmm), jax.jit(energies), jax.jit(validate))
 
@@ -182,7 +183,7 @@ class DAGMM:
     if source == 'val' and x_val is None:
       raise ValueError("config.threshold_source='val' needs validation data (x_val)")
     if x.ndim == 2:
-      scaler = fit_scaler(x, config.get('scaling', 'minmax'))
+      scaler = fit_scaler(x, config.get('scaling', 'minmax'), config.get('constant_columns', 'shift'))
       self.shift_, self.scale_ = scaler.shift, scaler.scale
     else:   # images: uint8 / uint16 are divided by 255 / 65535 per batch, floats kept
       self.shift_ = np.zeros(1, np.float32)

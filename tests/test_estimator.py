@@ -182,3 +182,18 @@ def test_uint16_images_are_divided_by_65535():
   np.testing.assert_array_equal(m.decision_scores_, DAGMM(config).fit(img.to_unit(u16)).decision_scores_)
   with pytest.raises(ValueError, match='X has dtype uint8 but the model was trained on uint16 images'):
     m.decision_function(_uint8_parts(n=2))
+
+
+def test_validation_row_matches_the_fitted_model_and_constant_columns_follow_the_config():
+  """The last epoch's validation energy is the fitted model's mean energy on x_val
+  (same GMM over x, same networks); ``config.constant_columns='zero'`` (Arrhythmia's
+  setting) reaches the estimator's scaler as it reaches the experiments'."""
+  x, x_val, config = _small_tabular(constant_columns='zero')
+  x[:, 2] = 7.0                                     # constant over the training rows only
+  model = DAGMM(config).fit(x, x_val=x_val)
+  assert np.isinf(model.scale_[2]) and np.all(np.isfinite(np.delete(model.scale_, 2)))
+  last = model.history_[-1]
+  np.testing.assert_allclose(last['val_energy'], np.mean(model.decision_function(x_val)), rtol=1e-5)
+  moved = x_val.copy()
+  moved[:, 2] += 1e3                                # the column carries nothing: energies unchanged
+  np.testing.assert_array_equal(model.decision_function(moved), model.decision_function(x_val))
