@@ -348,6 +348,22 @@ def _em_scores(config: ml_collections.ConfigDict, params: Any, members: SimpleNa
   return out
 
 
+def restore_final(config: ml_collections.ConfigDict, data: Dataset, workdir: pathlib.Path,
+                  chunk: int, seeds: list[int]) -> tuple[SimpleNamespace, train.TrainState]:
+  """``(evaluation set of every member, host-side state)`` of a finished chunk, its
+  networks restored from the checkpoint of the last epoch (all ``config.restarts``
+  members when they all trained to the end, else the seeds' trained networks)."""
+  R, num_epochs = int(config.get('restarts', 1)), int(config.num_epochs)
+  if int(config.get('select_epoch', 0)) not in (0, num_epochs):
+    R = 1   # only the selected member of each seed reached the last epoch
+  mngr = checkpoint.manager(pathlib.Path(workdir) / 'checkpoints' / f'chunk_{chunk}')
+  if mngr.latest_step() != num_epochs:
+    raise ValueError(f'{workdir}: chunk {chunk} has no checkpoint of epoch {num_epochs} '
+                     f'(latest: {mngr.latest_step()})')
+  state = checkpoint.restore(mngr, train.init_state(config, seeds, data.x.shape[1], R))
+  return _member_evalset(EvalSet(config, data, seeds), R), state
+
+
 def add_em_scores(workdir: str | pathlib.Path) -> dict[str, Any]:
   """Adds the EM-refit best-of-R row (``_em_scores``, key ``em``) to a finished cell
   whose R > 1 members all trained to the end, made before that scorer existed:
@@ -370,12 +386,7 @@ def add_em_scores(workdir: str | pathlib.Path) -> dict[str, Any]:
         continue
       data = data or _load(config)
       seeds = record['seeds']
-      members = _member_evalset(EvalSet(config, data, seeds), R)
-      mngr = checkpoint.manager(workdir / 'checkpoints' / f'chunk_{chunk}')
-      if mngr.latest_step() != num_epochs:
-        raise ValueError(f'{workdir}: chunk {chunk} has no checkpoint of epoch {num_epochs} '
-                         f'(latest: {mngr.latest_step()})')
-      state = checkpoint.restore(mngr, train.init_state(config, seeds, data.x.shape[1], R))
+      members, state = restore_final(config, data, workdir, chunk, seeds)
       rows = _em_scores(config, state.params, members, seeds, R, np.asarray(state.failed_step) >= 0)
       for run, row in zip(record['runs'], rows):
         run['em'] = row
