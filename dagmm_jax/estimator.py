@@ -262,7 +262,8 @@ class DAGMM:
     x_val = None if x_val is None else self._check_x(x_val, 'X_val')
     like = train.init_state(self.config, [int(self.config.seed)], self.input_shape_)
     try:
-      state = checkpoint.restore(checkpoint.manager(checkpoints, None), like, step)
+      with checkpoint.opened(checkpoints, None) as mngr:
+        state = checkpoint.restore(mngr, like, step)
     except FileNotFoundError as e:
       raise ModelError(str(e)) from None
     return self._finish(_first_seed(state.params), x, x_val)

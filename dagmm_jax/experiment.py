@@ -356,14 +356,11 @@ def restore_final(config: ml_collections.ConfigDict, data: Dataset, workdir: pat
   R, num_epochs = int(config.get('restarts', 1)), int(config.num_epochs)
   if int(config.get('select_epoch', 0)) not in (0, num_epochs):
     R = 1   # only the selected member of each seed reached the last epoch
-  mngr = checkpoint.manager(pathlib.Path(workdir) / 'checkpoints' / f'chunk_{chunk}')
-  try:   # closed here: the manager's background threads do not outlive the restore
+  with checkpoint.opened(pathlib.Path(workdir) / 'checkpoints' / f'chunk_{chunk}') as mngr:
     if mngr.latest_step() != num_epochs:
       raise ValueError(f'{workdir}: chunk {chunk} has no checkpoint of epoch {num_epochs} '
                        f'(latest: {mngr.latest_step()})')
     state = checkpoint.restore(mngr, train.init_state(config, seeds, data.x.shape[1], R))
-  finally:
-    mngr.close()
   return _member_evalset(EvalSet(config, data, seeds), R), state
 
 

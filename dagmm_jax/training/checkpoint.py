@@ -1,7 +1,8 @@
 """orbax checkpoints of the training state (saved and restored from every process of a run)."""
+import contextlib
 import os
 import pathlib
-from typing import Any
+from typing import Any, Iterator
 
 import jax
 import orbax.checkpoint as ocp
@@ -11,6 +12,17 @@ def manager(directory: str | os.PathLike, max_to_keep: int | None = 2) -> ocp.Ch
   """A checkpoint manager keeping the ``max_to_keep`` latest epochs (None: all)."""
   options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True)
   return ocp.CheckpointManager(pathlib.Path(directory).absolute(), options=options)
+
+
+@contextlib.contextmanager
+def opened(directory: str | os.PathLike, max_to_keep: int | None = 2) -> Iterator[ocp.CheckpointManager]:
+  """``manager(directory, max_to_keep)``, closed on leaving the block (its background
+  threads do not outlive a one-off restore)."""
+  mngr = manager(directory, max_to_keep)
+  try:
+    yield mngr
+  finally:
+    mngr.close()
 
 
 def save(mngr: ocp.CheckpointManager, step: int, tree: Any) -> None:
