@@ -350,7 +350,7 @@ def _em_scores(config: ml_collections.ConfigDict, params: Any, members: SimpleNa
 
 def restore_final(config: ml_collections.ConfigDict, data: Dataset, workdir: pathlib.Path,
                   chunk: int, seeds: list[int]) -> tuple[SimpleNamespace, train.TrainState]:
-  """``(evaluation set of every member, host-side state)`` of a finished chunk, its
+  """``(evaluation set of every member, unsharded state)`` of a finished chunk, its
   networks restored from the checkpoint of the last epoch (all ``config.restarts``
   members when they all trained to the end, else the seeds' trained networks)."""
   R, num_epochs = int(config.get('restarts', 1)), int(config.num_epochs)
