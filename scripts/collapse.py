@@ -26,9 +26,6 @@ from absl import app, flags
 from dagmm_jax import experiment, files
 from dagmm_jax.training import distributed
 
-OUT = flags.DEFINE_string('out', None, 'Output folder for collapse.json and collapse.md.')
-
-
 def effective_components(phi: np.ndarray) -> np.ndarray:
   """``1 / sum_k phi_k^2`` over the last axis of mixture weights ``phi [..., K]``."""
   phi = np.asarray(phi, np.float64)
@@ -78,7 +75,7 @@ def main(argv) -> None:
   cells = [cell_report(pathlib.Path(a)) for a in argv[1:]]
   if not cells:
     raise app.UsageError('give one or more cell workdirs')
-  out = pathlib.Path(OUT.value)
+  out = pathlib.Path(flags.FLAGS.out)
   files.write_json(out / 'collapse.json', {'cells': cells})
   lines = ['# Mixture weights of trained DAGMMs', '',
            'Largest weight of the last training batch (median over the networks) and the test-time '
@@ -94,6 +91,7 @@ def main(argv) -> None:
   print('\n'.join(lines))
 
 
-if __name__ == '__main__':
+if __name__ == '__main__':   # flags defined here: the tests import this file beside split_noise.py
+  flags.DEFINE_string('out', None, 'Output folder for collapse.json and collapse.md.')
   flags.mark_flag_as_required('out')
   app.run(main)
