@@ -26,6 +26,7 @@ from absl import app, flags
 from dagmm_jax import experiment, files
 from dagmm_jax.training import distributed
 
+
 def effective_components(phi: np.ndarray) -> np.ndarray:
   """``1 / sum_k phi_k^2`` over the last axis of mixture weights ``phi [..., K]``."""
   phi = np.asarray(phi, np.float64)
