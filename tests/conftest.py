@@ -1,21 +1,38 @@
-"""Shared test helpers: locating the real data files (skip clearly when absent)."""
+"""Shared test set-up: the real data files (skip clearly when absent), one compilation cache per session."""
 
 from __future__ import annotations
 
 import os
 import pathlib
+import shutil
+import tempfile
 from typing import Callable
 
 import pytest
 
 DATA_DIR_ENV = 'DAGMM_DATA_DIR'
+_CACHE_KEY = pytest.StashKey[str]()
 
 
 def pytest_configure(config):
   """The process-wide switch every command sets (``cli/common.setup``): the
-  unrolled Threefry lowering on CPU (same random bits, faster)."""
+  unrolled Threefry lowering on CPU (same random bits, faster). And one
+  persistent compilation cache for the session, shared with the processes the
+  tests start (environment): many tests compile the same small programs, and
+  compiling was most of their time. A cache hit is the same executable, so no
+  result changes; the folder is new each session and removed after it."""
   from dagmm_jax.training import cpu
   cpu.unroll_threefry_on_cpu()
+  cache = tempfile.mkdtemp(prefix='dagmm-jax-test-xla-cache-')
+  config.stash[_CACHE_KEY] = cache
+  os.environ.update(JAX_COMPILATION_CACHE_DIR=cache, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0.2')
+  import jax
+  jax.config.update('jax_compilation_cache_dir', cache)
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.2)
+
+
+def pytest_unconfigure(config):
+  shutil.rmtree(config.stash.get(_CACHE_KEY, ''), ignore_errors=True)
 
 
 def real_data_file(name: str) -> pathlib.Path:
