@@ -14,7 +14,7 @@ import pathlib
 import re
 import time
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import jax
 import jax.numpy as jnp
@@ -364,6 +364,22 @@ def restore_final(config: ml_collections.ConfigDict, data: Dataset, workdir: pat
   return _member_evalset(EvalSet(config, data, seeds), R), state
 
 
+def finished_chunks(workdir: str | pathlib.Path, config: ml_collections.ConfigDict,
+                    loaded: dict | None = None
+                    ) -> Iterator[tuple[pathlib.Path, dict, Callable[[], tuple[SimpleNamespace, train.TrainState]]]]:
+  """``(record path, record, restore)`` per finished chunk of ``workdir``, in order;
+  ``restore()`` gives ``restore_final`` of that chunk. The data set is loaded on the
+  first ``restore()`` only, and kept in ``loaded['data']`` when a dict is given."""
+  workdir, loaded = pathlib.Path(workdir), {} if loaded is None else loaded
+  for chunk, path in _chunk_files(workdir):
+    record = json.loads(path.read_text())
+
+    def restore(chunk=chunk, seeds=record['seeds']):
+      loaded['data'] = loaded.get('data') or _load(config)
+      return restore_final(config, loaded['data'], workdir, chunk, seeds)
+    yield path, record, restore
+
+
 def add_em_scores(workdir: str | pathlib.Path) -> dict[str, Any]:
   """Adds the EM-refit best-of-R row (``_em_scores``, key ``em``) to a finished cell
   whose R > 1 members all trained to the end, made before that scorer existed:
@@ -377,20 +393,19 @@ def add_em_scores(workdir: str | pathlib.Path) -> dict[str, Any]:
   if R < 2 or int(config.get('select_epoch', 0)) not in (0, num_epochs):
     raise ValueError(f'{workdir}: the EM-refit best-of-R needs restarts > 1 trained to the end '
                      f"(restarts={R}, select_epoch={config.get('select_epoch')})")
-  data, by_seed = None, {}
+  by_seed, loaded = {}, {}
   with precision(config):
-    for chunk, path in _chunk_files(workdir):
-      record = json.loads(path.read_text())
+    for path, record, restore in finished_chunks(workdir, config, loaded):
       by_seed.update((r['seed'], r) for r in record['runs'])
       if all('em' in r for r in record['runs']):
         continue
-      data = data or _load(config)
-      seeds = record['seeds']
-      members, state = restore_final(config, data, workdir, chunk, seeds)
-      rows = _em_scores(config, state.params, members, seeds, R, np.asarray(state.failed_step) >= 0)
+      members, state = restore()
+      rows = _em_scores(config, state.params, members, record['seeds'], R,
+                        np.asarray(state.failed_step) >= 0)
       for run, row in zip(record['runs'], rows):
         run['em'] = row
       files.write_json(path, record)
+  data = loaded.get('data')
   results['runs'] = [by_seed[r['seed']] for r in results['runs']]
   results['summary'] = summarize(results['runs'])
   files.write_json(workdir / 'results.json', results)

@@ -52,12 +52,10 @@ def test_time_weights(workdir: pathlib.Path) -> np.ndarray:
   """``[networks, K]`` mixture weights of every final network's test-time GMM."""
   results = json.loads((workdir / 'results.json').read_text())
   config = ml_collections.ConfigDict(results['config'])
-  data = experiment._load(config)
   score_fn, out = experiment.make_score_fn(config), []
   with experiment.precision(config):
-    for chunk, path in experiment._chunk_files(workdir):
-      seeds = json.loads(path.read_text())['seeds']
-      members, state = experiment.restore_final(config, data, workdir, chunk, seeds)
+    for _, _, restore in experiment.finished_chunks(workdir, config):
+      members, state = restore()
       # Scored on the training rows themselves: the GMM is the same, no test row is read.
       scored = score_fn(state.params, members.train, members.train.train_idx[:, :1])
       out.append(np.asarray(distributed.host(scored.gmm_params.phi)))
