@@ -25,10 +25,11 @@ def pytest_configure(config):
   cpu.unroll_threefry_on_cpu()
   cache = tempfile.mkdtemp(prefix='dagmm-jax-test-xla-cache-')
   config.stash[_CACHE_KEY] = cache
-  os.environ.update(JAX_COMPILATION_CACHE_DIR=cache, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0.2')
   import jax
-  jax.config.update('jax_compilation_cache_dir', cache)
-  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.2)
+  for name, value in {'jax_compilation_cache_dir': cache,
+                      'jax_persistent_cache_min_compile_time_secs': 0.2}.items():
+    jax.config.update(name, value)
+    os.environ[name.upper()] = str(value)   # read by the processes the tests start
 
 
 def pytest_unconfigure(config):
