@@ -40,14 +40,16 @@ from typing import Any, Callable, NamedTuple
 
 import flax.serialization
 import jax
+from absl import logging
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
 from dagmm_jax import files
-from dagmm_jax.core import gmm, inference, regularizers
+
+from dagmm_jax.core import gmm, health, inference, regularizers
 from dagmm_jax.training import checkpoint, train
-from dagmm_jax.data.images import PIXEL_SCALES, pixel_scale
+from dagmm_jax.data.images import PIXEL_SCALES, pixel_scale, to_unit
 from dagmm_jax.data.protocols import fit_scaler
 from dagmm_jax.core.model import DAGMMNet, build_net, squared_error
 
@@ -69,6 +71,7 @@ class Programs(NamedTuple):
   fit_gmm: Callable    # (params, x, shift, scale) -> (GMMParams over x, energies of x)
   energies: Callable   # (params, GMMParams, x, shift, scale) -> energies of x
   validate: Callable   # (params, x, x_val, shift, scale) -> (energies, squared errors) of x_val
+  embed_errors: Callable   # (params, x, shift, scale) -> (z, squared errors) of x
 
 
 def programs(net: DAGMMNet, regularizer: Callable) -> Programs:
@@ -89,13 +92,25 @@ def programs(net: DAGMMNet, regularizer: Callable) -> Programs:
     out = net.apply(params, xs, train=False)   # one pass gives both the energies and the errors
     return gmm.energy(out.z, g), squared_error(xs, out.x_hat)
 
-  return Programs(jax.jit(fit_gmm), jax.jit(energies), jax.jit(validate))
+  def embed_errors(params, x, shift, scale):
+    return inference.embed_and_errors(net, params, x, everything(x), shift, scale)
+
+  return Programs(jax.jit(fit_gmm), jax.jit(energies), jax.jit(validate), jax.jit(embed_errors))
 
 
 def threshold(energies: np.ndarray, contamination: float) -> float:
   """The energy above which a share ``contamination`` of ``energies`` lies
   (their ``100 (1 - contamination)`` percentile)."""
   return float(np.percentile(energies, 100.0 - 100.0 * contamination))
+
+
+def _fmt(key: str, value: Any) -> str:
+  """``key=value`` for a log line (floats and lists of floats to 4 digits)."""
+  if isinstance(value, float):
+    return f'{key}={value:.4g}'
+  if isinstance(value, list):
+    return f"{key}=[{' '.join(f'{v:.3g}' for v in value)}]"
+  return f'{key}={value}'
 
 
 def _fingerprint(x: np.ndarray, x_val: np.ndarray | None) -> dict[str, Any]:
@@ -130,6 +145,7 @@ class DAGMM:
     self.decision_scores_: np.ndarray | None = None   # energies of the training rows
     self.labels_: np.ndarray | None = None            # 0/1 of the training rows
     self.history_: list[dict[str, float]] = []
+    self.health_: dict[str, Any] | None = None   # core.health.check on the training rows
     self._programs: Programs | None = None
 
   # -- training ---------------------------------------------------------------
@@ -171,7 +187,19 @@ class DAGMM:
     if y is not None and np.ndim(y) > 1:
       raise ValueError(f'y (shape {np.shape(y)}) is ignored: training is unsupervised. Validation '
                        'rows go in as fit(X, x_val=X_val)')
+    self.fit_seeds(x, [int(self.config.seed)], x_val=x_val, workdir=workdir)
+    return self
+
+  def fit_seeds(self, x: np.ndarray, seeds: list[int], *, x_val: np.ndarray | None = None,
+                workdir: str | os.PathLike | None = None) -> list['DAGMM']:
+    """One model per seed, trained together in one compiled program (``vmap`` over
+    seeds): the same models as ``fit`` with ``config.seed`` set to each seed. This
+    model becomes the first seed's; the others are new models with this one's
+    settings. ``workdir`` as in ``fit`` (its metrics.jsonl rows carry their seed).
+    Raises ``FloatingPointError`` naming every seed whose training failed."""
     config = self.config
+    if not seeds or len(set(seeds)) != len(seeds):
+      raise ValueError(f'seeds must be distinct and at least one, got {seeds}')
     self.input_shape_ = self.input_dtype_ = None
     x = self._check_x(x, 'X')
     self.input_shape_, self.input_dtype_ = tuple(x.shape[1:]), x.dtype.name
@@ -188,19 +216,20 @@ class DAGMM:
     else:   # images: uint8 / uint16 are divided by 255 / 65535 per batch, floats kept
       self.shift_ = np.zeros(1, np.float32)
       self.scale_ = np.full(1, pixel_scale(x.dtype), np.float32)
-    n = x.shape[0]
+    n, n_seeds = x.shape[0], len(seeds)
     xd = jnp.asarray(x)
-    data = train.TrainData(xd, jnp.arange(n, dtype=jnp.int32)[None], jnp.asarray([n], jnp.int32),
-                           jnp.asarray(self.shift_)[None], jnp.asarray(self.scale_)[None])
-    state = train.init_state(config, [int(config.seed)], self.input_shape_)
+    per_seed = lambda a: jnp.broadcast_to(jnp.asarray(a)[None], (n_seeds, *np.shape(a)))
+    data = train.TrainData(xd, per_seed(jnp.arange(n, dtype=jnp.int32)), jnp.full((n_seeds,), n, jnp.int32),
+                           per_seed(self.shift_), per_seed(self.scale_))
+    state = train.init_state(config, [int(s) for s in seeds], self.input_shape_)
     shift, scale = jnp.asarray(self.shift_), jnp.asarray(self.scale_)
     val_every = int(config.get('val_every', 1)) if x_val is not None else 0
     xv = None if x_val is None else jnp.asarray(x_val)
 
-    mngr, log_path, self.history_ = None, None, []
+    mngr, log_path, histories = None, None, [[] for _ in seeds]
     if workdir is not None:
       workdir = pathlib.Path(workdir)
-      files.claim_workdir(workdir, config.to_dict())
+      files.claim_workdir(workdir, {**config.to_dict(), **({'seeds': list(seeds)} if n_seeds > 1 else {})})
       files.claim_workdir(workdir, _fingerprint(x, x_val), name='data.json')
       mngr = checkpoint.manager(workdir / 'checkpoints', config.get('checkpoints_to_keep', 2) or None)
       state = checkpoint.restore(mngr, state) or state
@@ -208,33 +237,51 @@ class DAGMM:
       done = int(state.epoch)
       if done and self.verbose:
         print(f'resuming from the checkpoint at epoch {done} in {workdir}', flush=True)
-      self.history_ = [r for r in files.read_jsonl(log_path) if r['epoch'] <= done]
+      logged = files.read_jsonl(log_path, key=('seed', 'epoch'))
+      histories = [[r for r in logged if r['epoch'] <= done and r.get('seed', seeds[0]) == s]
+                   for s in seeds]
 
     started, first_epoch = time.perf_counter(), int(state.epoch)
 
     def on_epoch(epoch, m, seconds, st):
-      row = {'epoch': epoch, 'seconds_per_epoch': seconds,
-             'images_per_second' if x.ndim == 4 else 'rows_per_second': n / seconds,
-             'loss': float(m.loss[0]), 'reconstruction': float(m.reconstruction[0]),
-             'energy': float(m.energy[0]), 'penalty': float(m.penalty[0]),
-             'n_nonfinite': int(m.n_nonfinite[0]), 'min_eig': float(np.min(m.min_eig[0]))}
-      if val_every and (epoch % val_every == 0 or epoch == config.num_epochs):
-        e, r = jax.device_get(self.programs.validate(_first_seed(st.params), xd, xv, shift, scale))
-        row.update(val_energy=float(np.mean(e)), val_reconstruction=float(np.mean(r)))
-      self.history_.append(row)
-      if log_path is not None:
-        files.append_jsonl(log_path, row)
-      if self.verbose:
-        print(' '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}' for k, v in row.items()),
-              f'({train.progress(time.perf_counter() - started, epoch - first_epoch, config.num_epochs - epoch)})',
-              flush=True)
+      for i, s in enumerate(seeds):
+        row = {'epoch': epoch, 'seed': int(s), 'seconds_per_epoch': seconds,
+               'images_per_second' if x.ndim == 4 else 'rows_per_second': n * n_seeds / seconds,
+               'loss': float(m.loss[i]), 'reconstruction': float(m.reconstruction[i]),
+               'energy': float(m.energy[i]), 'penalty': float(m.penalty[i]),
+               'n_nonfinite': int(m.n_nonfinite[i]), 'min_eig': float(np.min(m.min_eig[i])),
+               'code_std': [float(v) for v in m.code_std[i]]}
+        if val_every and (epoch % val_every == 0 or epoch == config.num_epochs):
+          params_i = jax.tree_util.tree_map(lambda a: a[i], st.params)
+          e, r = jax.device_get(self.programs.validate(params_i, xd, xv, shift, scale))
+          row.update(val_energy=float(np.mean(e)), val_reconstruction=float(np.mean(r)))
+        histories[i].append(row)
+        if log_path is not None:
+          files.append_jsonl(log_path, row)
+        if self.verbose and i == 0:
+          print(' '.join(_fmt(k, v) for k, v in row.items()),
+                f'({train.progress(time.perf_counter() - started, epoch - first_epoch, config.num_epochs - epoch)})',
+                flush=True)
 
     state = train.fit(config, state, data, on_epoch=on_epoch, ckpt_mngr=mngr, report_every=val_every)
-    failed = int(jax.device_get(state.failed_epoch)[0])
-    if failed >= 0:
-      raise FloatingPointError(f'training failed: non-finite loss or gradients at epoch {failed + 1} '
-                               '(try a smaller learning rate or a stronger gmm.regularizer)')
-    return self._finish(_first_seed(state.params), xd, x_val)
+    failed = np.asarray(jax.device_get(state.failed_epoch))
+    if np.any(failed >= 0):
+      raise FloatingPointError(
+          'training failed: non-finite loss or gradients at ' + ', '.join(
+              f'epoch {e + 1} of seed {s}' for s, e in zip(seeds, failed) if e >= 0)
+          + ' (try a smaller learning rate or a stronger gmm.regularizer)')
+    models = [self] + [self._sibling() for _ in seeds[1:]]
+    for i, (m, s) in enumerate(zip(models, seeds)):
+      m.config.seed = int(s)
+      m.shift_, m.scale_ = self.shift_, self.scale_
+      m.input_shape_, m.input_dtype_ = self.input_shape_, self.input_dtype_
+      m.history_ = histories[i]
+      m._finish(jax.tree_util.tree_map(lambda a: a[i], state.params), xd, x_val)
+    return models
+
+  def _sibling(self) -> 'DAGMM':
+    """A new, unfitted model with this one's config, contamination and verbosity."""
+    return type(self)(self.config, self.contamination, self.verbose)
 
   def _finish(self, params: Any, x: np.ndarray | jnp.ndarray, x_val: np.ndarray | None) -> 'DAGMM':
     """Sets the networks, fits the GMM exactly over ``x`` and sets the threshold."""
@@ -249,7 +296,18 @@ class DAGMM:
       energies = self.decision_function(x_val)
     self.threshold_ = threshold(energies, self.contamination)
     self.labels_ = self.predict_from_scores(self.decision_scores_)
+    self.health_ = self._health(x)
+    for w in self.health_['warnings']:
+      logging.warning('DAGMM (seed %s): %s', self.config.seed, w)
     return self
+
+  def _health(self, x: np.ndarray | jnp.ndarray) -> dict[str, Any]:
+    """``core.health.check`` of the fitted networks on the training rows ``x``."""
+    z, err = jax.device_get(self.programs.embed_errors(self.params_, jnp.asarray(x),
+                                                       jnp.asarray(self.shift_), jnp.asarray(self.scale_)))
+    x = np.asarray(jax.device_get(x))
+    xs = to_unit(x) if x.ndim == 4 else (x - self.shift_) / self.scale_
+    return health.check(z, int(self.config.model.latent_dims), err, health.mean_image_error(xs))
 
   def restore_epoch(self, checkpoints: str | os.PathLike, step: int, x: np.ndarray,
                     x_val: np.ndarray | None = None) -> 'DAGMM':
@@ -328,7 +386,7 @@ class DAGMM:
       (tmp / 'config.json').write_text(self.config.to_json(indent=2) + '\n')
       meta = {'format_version': FORMAT_VERSION, 'input_shape': list(self.input_shape_),
               'input_dtype': self.input_dtype_, 'threshold': self.threshold_,
-              'contamination': self.contamination, 'history': self.history_}
+              'contamination': self.contamination, 'history': self.history_, 'health': self.health_}
       (tmp / 'model.json').write_text(json.dumps(meta, indent=2) + '\n')
       tree = {'params': self.params_, 'gmm': self.gmm_._asdict(),
               'shift': self.shift_, 'scale': self.scale_}
@@ -368,6 +426,7 @@ class DAGMM:
       model.input_dtype_ = np.dtype(meta.get('input_dtype', 'float32')).name   # older models: float32
       model.threshold_ = float(meta['threshold'])
       model.history_ = meta.get('history', [])
+      model.health_ = meta.get('health')   # None in models saved before it was recorded
     except Exception as e:   # noqa: BLE001 -- any parse failure means a corrupt model
       raise ModelError(f'corrupt DAGMM model at {path}: {type(e).__name__}: {e}') from None
     return model

@@ -85,6 +85,8 @@ class Inspector:
       model.fit(train_set.arrays[r.name], x_val=None if val_set is None else val_set.arrays[r.name],
                 workdir=None if workdir is None else pathlib.Path(workdir) / 'training' / r.name)
       self.models[r.name] = model
+      if verbose:
+        print(health_line(r.name, model.health_), flush=True)
     self._set_threshold(val_set)
     return self
 
@@ -171,6 +173,15 @@ class Inspector:
     inspector._set_threshold(val_set)
     inspector.step = step
     return inspector
+
+
+def health_line(region: str, h: dict | None) -> str:
+  """One log line on a region model's ``health_`` (``core.health.check``)."""
+  if h is None:
+    return f'region {region!r}: code health not recorded (a model saved before it was)'
+  state = '; '.join(f'WARNING: {w}' for w in h['warnings']) or 'healthy'
+  return (f"region {region!r}: code std {' '.join(f'{s:.3g}' for s in h['code_std'])}, reconstruction "
+          f"error {h['reconstruction_ratio']:.2f} x the mean image's: {state}")
 
 
 def is_inspector(workdir: str | os.PathLike) -> bool:

@@ -1,4 +1,5 @@
 """The image inspector end to end: training, thresholds, saving, the report, the commands."""
+import copy
 import json
 import pathlib
 import subprocess
@@ -8,11 +9,11 @@ import numpy as np
 import pytest
 from helpers import PNG_MAGIC, ROOT, tiny_config
 
-from dagmm_jax.core import metrics
+from dagmm_jax.core import metrics, yardsticks
 from dagmm_jax.reports import inspection
 from dagmm_jax.estimator import ModelError
 from dagmm_jax.data import synthetic_images as synth
-from dagmm_jax.inspector import Inspector
+from dagmm_jax.inspector import Inspector, health_line
 
 
 # -- end to end -----------------------------------------------------------------
@@ -187,3 +188,33 @@ def test_train_script_resumes_and_refuses_another_config(trained, tmp_path):
   assert again.returncode == 0 and 'resuming from the checkpoint at epoch 2' in again.stdout
   other = run('--config.learning_rate=0.1')
   assert other.returncode != 0 and 'differs in: learning_rate' in other.stderr
+
+
+def test_report_sets_yardsticks_beside_dagmm(trained, tmp_path):
+  folders, inspector, _ = trained
+  inspection.make_report(inspector, folders['test_ok'], folders['test_ng'], tmp_path)
+  saved = json.loads((tmp_path / 'metrics.json').read_text())
+  ok, ng = (inspector.load_images(folders[k]) for k in ('test_ok', 'test_ng'))
+  x_train = inspection.flat_pixels(inspector.load_images(folders['train']).arrays)
+  x_test = np.r_[inspection.flat_pixels(ok.arrays), inspection.flat_pixels(ng.arrays)]
+  labels = np.r_[np.zeros(len(ok.names)), np.ones(len(ng.names))]
+  for name, score in yardsticks.scores(x_train, x_test).items():
+    assert saved['yardsticks'][name]['auroc'] == pytest.approx(metrics.auroc(labels, score))
+    assert f"| {name} | {saved['yardsticks'][name]['auroc']:.4f} |" in (tmp_path / 'report.md').read_text()
+  assert set(saved['health']) == {'all'} and 'code_std' in saved['health']['all']
+
+
+def test_a_collapsed_code_is_reported(trained, tmp_path):
+  """The code layer zeroed (a constant code): the model's health, the training
+  line and the report all say so."""
+  folders, inspector, _ = trained
+  dead = copy.deepcopy(inspector)
+  model = dead.models['all']
+  code = model.params_['params']['compression']['code']
+  code['kernel'] = np.zeros_like(code['kernel'])
+  train = dead.load_images(folders['train']).arrays['all']
+  model._finish(model.params_, train, None)
+  assert model.health_['collapsed_dims'] == [0, 1]
+  assert 'WARNING: collapsed code: 2 of 2' in health_line('all', model.health_)
+  inspection.make_report(dead, folders['test_ok'], folders['test_ng'], tmp_path)
+  assert '**WARNING: collapsed code: 2 of 2' in (tmp_path / 'report.md').read_text()

@@ -3,6 +3,8 @@
   dagmm-report --workdir runs/img --test_ok DIR --test_ng DIR --out runs/img/report
       [--target_recall 0.99 | --max_fpr 0.01] [--store_threshold] [--step 50 [--train DIR]]
 
+The report sets DAGMM beside two yardsticks fitted on the training OK images
+(PCA residual, 5th-nearest neighbour) and says whether the code collapsed.
 With --target_recall (or --max_fpr) the threshold is the one that reaches that
 recall (or false-positive rate) on the two test folders; --store_threshold saves
 it with the model, so that score.py uses it. With --step N the report scores with
@@ -25,8 +27,8 @@ TARGET_RECALL = flags.DEFINE_float('target_recall', None, 'Threshold: flag at le
                                    'of the NG test images.')
 MAX_FPR = flags.DEFINE_float('max_fpr', None, 'Threshold: flag at most this share of the OK test images.')
 STEP = flags.DEFINE_integer('step', None, 'Score with the networks of this training epoch.')
-TRAIN = flags.DEFINE_string('train', None, 'With --step: the training images (default: the '
-                            'folder the inspector was trained on).')
+TRAIN = flags.DEFINE_string('train', None, 'The OK training images, for the yardsticks and with '
+                            '--step (default: the folder the inspector was trained on).')
 STORE = flags.DEFINE_bool('store_threshold', False, 'Save the chosen threshold with the model.')
 
 
@@ -39,7 +41,7 @@ def _main():
     raise app.UsageError('--store_threshold stores with the final model; it cannot follow --step')
   inspector = Inspector.load(WORKDIR.value, STEP.value, TRAIN.value)
   metrics = inspection.make_report(inspector, TEST_OK.value, TEST_NG.value, OUT.value,
-                                      TARGET_RECALL.value, MAX_FPR.value)
+                                      TARGET_RECALL.value, MAX_FPR.value, TRAIN.value)
   if STORE.value:
     inspector.save_threshold(WORKDIR.value)
     print(f'stored threshold {inspector.threshold:.6g} in {WORKDIR.value}/inspector.json')

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from dagmm_jax.core import em, gmm
-from dagmm_jax.core.model import DAGMMNet
+from dagmm_jax.core.model import DAGMMNet, squared_error
 
 CHUNK = 4096
 
@@ -32,20 +32,33 @@ def scaled(x: jnp.ndarray, shift: jnp.ndarray, scale: jnp.ndarray) -> jnp.ndarra
   return (xs / jax.lax.optimization_barrier(jnp.broadcast_to(scale, xs.shape))).astype(dtype)
 
 
-def embed(net: DAGMMNet, params: Any, x: jnp.ndarray, rows: jnp.ndarray,
-          shift: jnp.ndarray, scale: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
-  """``(z, gamma)`` (dropout off) for ``x[rows]`` scaled with (shift, scale)."""
+def _over_rows(fn: Callable, net: DAGMMNet, params: Any, x: jnp.ndarray, rows: jnp.ndarray,
+               shift: jnp.ndarray, scale: jnp.ndarray) -> Any:
+  """``fn(x[rows] scaled, NetOutput)`` (dropout off) over ``rows`` in chunks of ``CHUNK``."""
   n = rows.shape[0]
   chunk = min(CHUNK, n)
   n_chunks = -(-n // chunk)
   padded = jnp.pad(rows, (0, n_chunks * chunk - n)).reshape(n_chunks, chunk)
 
   def one(chunk_rows):
-    out = net.apply(params, scaled(x[chunk_rows], shift, scale), train=False)
-    return out.z, out.gamma
+    xs = scaled(x[chunk_rows], shift, scale)
+    return fn(xs, net.apply(params, xs, train=False))
 
   out = jax.lax.map(one, padded)
   return jax.tree_util.tree_map(lambda a: a.reshape(n_chunks * chunk, *a.shape[2:])[:n], out)
+
+
+def embed(net: DAGMMNet, params: Any, x: jnp.ndarray, rows: jnp.ndarray,
+          shift: jnp.ndarray, scale: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+  """``(z, gamma)`` (dropout off) for ``x[rows]`` scaled with (shift, scale)."""
+  return _over_rows(lambda xs, out: (out.z, out.gamma), net, params, x, rows, shift, scale)
+
+
+def embed_and_errors(net: DAGMMNet, params: Any, x: jnp.ndarray, rows: jnp.ndarray,
+                     shift: jnp.ndarray, scale: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+  """``(z, squared reconstruction error [N])`` (dropout off) for ``x[rows]``."""
+  return _over_rows(lambda xs, out: (out.z, squared_error(xs, out.x_hat)),
+                    net, params, x, rows, shift, scale)
 
 
 def fit_gmm(net: DAGMMNet, regularizer: Callable, params: Any, x: jnp.ndarray, rows: jnp.ndarray,

@@ -18,6 +18,13 @@ class LossTerms(NamedTuple):
   cond: jnp.ndarray             # [K] condition number (largest / smallest eigenvalue)
   phi: jnp.ndarray              # [K] mixture weights
   cholesky_failures: jnp.ndarray  # components whose Cholesky factor is not finite
+  code_std: jnp.ndarray         # [latent] spread of the code z_c over the batch (no gradient)
+
+
+def _weighted_std(v: jnp.ndarray, w: jnp.ndarray, n: jnp.ndarray) -> jnp.ndarray:
+  """``[D]`` standard deviation of the rows of ``v [N, D]`` with 0/1 weights ``w`` (``n`` of them)."""
+  mean = jnp.sum(w[:, None] * v, axis=0) / n
+  return jnp.sqrt(jnp.sum(w[:, None] * (v - mean) ** 2, axis=0) / n)
 
 
 def dagmm_loss(variables, net: DAGMMNet, x: jnp.ndarray,
@@ -48,6 +55,7 @@ def dagmm_loss(variables, net: DAGMMNet, x: jnp.ndarray,
       energy=wmean(energies),
       penalty=gmm.covariance_penalty(params.cov),
       n_nonfinite=jnp.sum(valid & ~jnp.isfinite(energies)),
-      **gmm.diagnostics(jax.lax.stop_gradient(params)))
+      **gmm.diagnostics(jax.lax.stop_gradient(params)),
+      code_std=_weighted_std(jax.lax.stop_gradient(out.z[:, :-2]), jnp.where(valid, 1.0, 0.0), n))
   loss = terms.reconstruction + lambda_energy * terms.energy + lambda_cov * terms.penalty
   return loss, terms

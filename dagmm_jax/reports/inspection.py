@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dagmm_jax import files
-from dagmm_jax.core import metrics
+from dagmm_jax.core import metrics, yardsticks
 from dagmm_jax.data.images import to_unit
 from dagmm_jax.reports import plots
 
@@ -81,14 +81,51 @@ def _curves(labels: np.ndarray, e: np.ndarray, result: dict[str, float], path: p
   plots.save(fig, path)
 
 
+def flat_pixels(arrays: dict[str, np.ndarray]) -> np.ndarray:
+  """``[N, P]`` float32 in [0, 1]: every region's pixels of each image, side by side."""
+  return np.concatenate([to_unit(a).reshape(len(a), -1) for a in arrays.values()], axis=1)
+
+
+def _yardsticks(inspector: Inspector, arrays: dict[str, np.ndarray], labels: np.ndarray,
+                train_dir: str | os.PathLike | None) -> dict[str, dict[str, float]] | str:
+  """``{yardstick: {'auroc', 'auprc'}}`` of ``core.yardsticks`` fitted on the
+  training OK images (``train_dir``, default the folder ``fit`` read) and scored on
+  the same loaded test arrays as the model; a sentence saying why when there is no
+  training folder."""
+  train_dir = train_dir or inspector.folders.get('train')
+  if train_dir is None or not pathlib.Path(train_dir).is_dir():
+    return (f'no yardsticks: the training folder {train_dir} is not available '
+            '(give it with --train)')
+  x_train = flat_pixels(inspector.load_images(train_dir).arrays)
+  return {name: {'auroc': metrics.auroc(labels, v), 'auprc': metrics.auprc(labels, v)}
+          for name, v in yardsticks.scores(x_train, flat_pixels(arrays)).items()}
+
+
+def _health_lines(health: dict[str, dict | None]) -> str:
+  """Markdown lines on each region's code health (``core.health.check``)."""
+  lines = []
+  for region, h in health.items():
+    if h is None:
+      lines.append(f'- `{region}`: not recorded (a model saved before code health was)')
+      continue
+    lines.append(f"- `{region}`: code std {', '.join(f'{v:.3g}' for v in h['code_std'])}; training "
+                 f"reconstruction error {h['reconstruction_error']:.4g}, "
+                 f"{h['reconstruction_ratio']:.2f} x the mean image's ({h['mean_image_error']:.4g})")
+    lines += [f'  - **WARNING: {w}**' for w in h['warnings']] or ['  - healthy']
+  return '\n'.join(lines)
+
+
 def make_report(inspector: Inspector, test_ok: str | os.PathLike, test_ng: str | os.PathLike,
                 out_dir: str | os.PathLike, target_recall: float | None = None,
-                max_fpr: float | None = None) -> dict[str, float]:
+                max_fpr: float | None = None,
+                train_dir: str | os.PathLike | None = None) -> dict[str, float]:
   """Scores both folders, writes the figures and ``report.md`` to ``out_dir``; returns metrics.
 
   With ``target_recall`` or ``max_fpr`` the inspector's threshold is replaced by the
   one that reaches it on these folders (``metrics.threshold_for``) before the
-  metrics are taken; the caller may then save it with the model."""
+  metrics are taken; the caller may then save it with the model. The yardsticks
+  (``core.yardsticks``) are fitted on the OK images of ``train_dir`` (default: the
+  folder the inspector was trained on) and scored on the same test arrays."""
   out = pathlib.Path(out_dir)
   out.mkdir(parents=True, exist_ok=True)
   ok_set, ng_set = inspector.load_images(test_ok), inspector.load_images(test_ng)
@@ -103,6 +140,7 @@ def make_report(inspector: Inspector, test_ok: str | os.PathLike, test_ng: str |
     inspector.threshold = metrics.threshold_for(labels, e, target_recall, max_fpr)
     source = (f'chosen on these test folders for recall >= {target_recall}' if target_recall is not None
               else f'chosen on these test folders for false-positive rate <= {max_fpr}')
+  yard = _yardsticks(inspector, arrays, labels, train_dir)
   above = e > inspector.threshold
   p, r, f1 = metrics.precision_recall_f1(labels, above)
   fpr = float(np.mean(above[~labels]))
@@ -110,6 +148,7 @@ def make_report(inspector: Inspector, test_ok: str | os.PathLike, test_ng: str |
             'auprc': metrics.auprc(labels, e), 'false_positive_rate': fpr,
             'threshold': inspector.threshold,
             'n_ok': int((~labels).sum()), 'n_ng': int(labels.sum())}
+  health = {r.name: inspector.models[r.name].health_ for r in inspector.regions}
 
   fig, ax = plots.subplots(figsize=(6, 4))
   bins = np.histogram_bin_edges(e, bins=30)
@@ -147,6 +186,11 @@ def make_report(inspector: Inspector, test_ok: str | os.PathLike, test_ng: str |
   _gallery(images, ng_low, [title(i, 'MISSED' if not above[i] else 'NG, caught') for i in ng_low],
            out / 'missed.png', 'no NG images')
 
+  yard_md = yard if isinstance(yard, str) else '\n'.join(
+      f'| {name} | {v["auroc"]:.4f} | {v["auprc"]:.4f} |' for name, v in yard.items())
+  if not isinstance(yard, str):
+    yard_md = ('| scorer | AUROC | AUPRC |\n|---|---|---|\n'
+               f'| **DAGMM** | {result["auroc"]:.4f} | {result["auprc"]:.4f} |\n' + yard_md)
   rows = '\n'.join(f'| {k} | {v:.4g} |' if isinstance(v, float) else f'| {k} | {v} |'
                    for k, v in result.items())
   table = lambda idx: '\n'.join(f'| {names[i]} | {"NG" if labels[i] else "OK"} | {e[i]:.4g} | '
@@ -162,6 +206,16 @@ Threshold: {inspector.threshold:.4g} ({source}).
 | metric | value |
 |---|---|
 {rows}
+
+## Beside plain yardsticks
+Fitted on the training OK images only, scored on the same test arrays:
+PCA reconstruction residual with 10 and 50 components, distance to the 5th-nearest
+training image (`dagmm_jax/core/yardsticks.py`). A model below them adds nothing.
+
+{yard_md}
+
+## Code health (training images)
+{_health_lines(health)}
 
 ## Energies
 ![energy histogram](energy_hist.png)
@@ -194,5 +248,5 @@ t-SNE (scikit-learn, perplexity 30 or (n - 1) / 3 when fewer points) of at most 
 {head}
 {table(ng_low)}
 """)
-  files.write_json(out / 'metrics.json', result)
+  files.write_json(out / 'metrics.json', {**result, 'yardsticks': yard, 'health': health})
   return result

@@ -54,6 +54,7 @@ class EpochMetrics(NamedTuple):
   min_eig: jnp.ndarray         # [S, K] smallest over steps
   cond: jnp.ndarray            # [S, K] largest over steps
   phi: jnp.ndarray             # [S, K] mean over steps
+  code_std: jnp.ndarray        # [S, latent] the code's spread over a batch, mean over steps
   steps: jnp.ndarray           # steps taken (a full pass; 0 once the seed has failed)
   failed: jnp.ndarray          # bool: the seed has failed by the end of the epoch
 
@@ -83,12 +84,13 @@ def per_device(fn: Callable, mesh: Mesh | None, in_specs: Any, out_specs: Any) -
 
 def combine_epochs(m: EpochMetrics) -> EpochMetrics:
   """One record for metrics stacked over epochs ``[n, S, ...]``: means of the loss
-  terms and weights, sums of the counts and steps, the smallest ``min_eig``, the
+  terms, weights and code spreads, sums of the counts and steps, the smallest ``min_eig``, the
   largest ``cond``, failed if failed by the last epoch."""
   mean = lambda a: np.mean(a, axis=0)
   return EpochMetrics(mean(m.loss), mean(m.reconstruction), mean(m.energy), mean(m.penalty),
                       np.sum(m.n_nonfinite, 0), np.sum(m.cholesky_failures, 0),
-                      np.min(m.min_eig, 0), np.max(m.cond, 0), mean(m.phi), np.sum(m.steps, 0),
+                      np.min(m.min_eig, 0), np.max(m.cond, 0), mean(m.phi), mean(m.code_std),
+                      np.sum(m.steps, 0),
                       np.any(m.failed, 0))
 
 
@@ -225,7 +227,7 @@ def make_epoch_fn(config: ml_collections.ConfigDict, batch: int, steps: int,
         mean(loss), mean(terms.reconstruction), mean(terms.energy), mean(terms.penalty),
         jnp.sum(on(terms.n_nonfinite, 0), axis=0), jnp.sum(on(terms.cholesky_failures, 0), axis=0),
         jnp.min(on(terms.min_eig, jnp.inf), axis=0), jnp.max(on(terms.cond, -jnp.inf), axis=0),
-        mean(terms.phi), jnp.sum(active.astype(jnp.int32)), carry[3] >= 0)
+        mean(terms.phi), mean(terms.code_std), jnp.sum(active.astype(jnp.int32)), carry[3] >= 0)
     return carry, metrics
 
   vmapped = jax.vmap(seed_epoch, in_axes=(0, 0, 0, 0, 0, 0, 0, 0, 0, None, None))
