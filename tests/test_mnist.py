@@ -67,7 +67,8 @@ def test_small_pair_round_trips(tmp_path):
 @pytest.mark.parametrize('which,magic,sizes,n_bytes,message', [
     ('images', 0x00000801, (2, 28, 28), 2 * 784, r'bad magic number 0x00000801: expected 0x00000803'),
     ('labels', 0x00000803, (2,), 2, r'bad magic number 0x00000803: expected 0x00000801'),
-    ('images', mnist.IMAGES_MAGIC, (3, 28, 28), 2 * 784 + 5, r'truncated: .*3 x 28 x 28 = 2352 bytes.*holds 1573'),
+    ('images', mnist.IMAGES_MAGIC, (3, 28, 28), 2 * 784 + 5,
+     r'truncated: .*3 x 28 x 28 = 2352 bytes.*holds 1573'),
     ('labels', mnist.LABELS_MAGIC, (9,), 4, r'truncated: .*9 = 9 bytes.*holds 4'),
     ('images', mnist.IMAGES_MAGIC, (2, 28, 28), 2 * 784 + 3, r'3 bytes after the 1568'),
     ('images', mnist.IMAGES_MAGIC, (2, 32, 32), 2 * 1024, r'32 x 32, expected 28 x 28'),
