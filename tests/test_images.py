@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from helpers import ROOT, TINY, load_config
 from PIL import Image
+from scipy import ndimage
 
 from dagmm_jax.data import DataError
 from dagmm_jax.data import images as img
@@ -295,6 +296,112 @@ def test_defect_scale_grows_the_defect(kind):
                                 for i in range(20)])
   assert area(0.5) < area(1.0) < area(2.0)
   assert all(synth.defect_mask(kind, 64, np.random.default_rng(i), 3.0).any() for i in range(20))
+
+
+
+# -- synthetic surfaces -----------------------------------------------------------
+
+def _random_box(rng, shape):
+  """A part box with margins in the generator's range."""
+  (h, w), (lo, hi) = shape, synth.SURFACE.margin
+  m = [max(2, int(rng.uniform(lo, hi) * side)) for side in (w, h, w, h)]
+  return m[0], m[1], w - m[2], h - m[3]
+
+
+def test_surface_images_are_deterministic():
+  arrays = lambda seed: [(a.tobytes(), a.shape, k) for a, k in synth.surface_images(seed, 2, 4)]
+  a, b, c = arrays(7), arrays(7), arrays(8)
+  assert a == b
+  assert [x[0] for x in a] != [x[0] for x in c]
+  assert [x[2] for x in a] == ['', '', 'pit', 'crack', 'frayed_edge', 'patch']
+
+
+def test_surface_sizes_and_aspects_vary_within_range():
+  rng = np.random.default_rng(0)
+  h, w = np.array([synth.surface_size(rng) for _ in range(400)]).T
+  assert h.min() >= 96 and w.min() >= 96 and h.max() <= 256 and w.max() <= 256
+  aspect = w / h
+  assert (aspect >= 0.6 - 1 / 96).all() and (aspect <= 1.6 + 1 / 96).all()   # rounding: 1 px
+  assert aspect.min() < 0.7 and aspect.max() > 1.45 and np.mean(aspect < 1) > 0.3
+  assert h.max() - h.min() > 120 and w.max() - w.min() > 120
+  img = synth.surface_part(rng, 101, 157)
+  assert img.shape == (101, 157, 1) and img.dtype == np.float32 and 0 <= img.min() and img.max() <= 1
+
+
+@pytest.mark.parametrize('kind', synth.SURFACE_DEFECTS)
+def test_surface_defect_area_is_1_to_3_percent_on_the_part(kind):
+  rng = np.random.default_rng(1)
+  fractions = []
+  for _ in range(40):
+    shape = synth.surface_size(rng)
+    box = _random_box(rng, shape)
+    mask = synth.surface_defect_mask(kind, shape, box, rng)
+    fractions.append(mask.mean())
+    x0, y0, x1, y1 = box
+    assert mask[y0:y1, x0:x1].sum() == mask.sum()   # on the part only
+    if kind == 'frayed_edge':   # starts at one side of the part
+      assert mask[y0].any() or mask[y1 - 1].any() or mask[:, x0].any() or mask[:, x1 - 1].any()
+    if kind == 'crack':   # a hairline: few pixels (at crossings) have all 8 neighbours in it
+      assert ndimage.binary_erosion(mask, np.ones((3, 3))).sum() <= 0.1 * mask.sum()
+  assert 0.01 <= min(fractions) and max(fractions) <= 0.03
+  assert max(fractions) - min(fractions) > 0.01   # the area is drawn, not fixed
+
+
+def test_surface_defects_show_where_their_mask_is():
+  for i, kind in enumerate(synth.SURFACE_DEFECTS * 3):
+    img, box = synth.surface_part_with_box(np.random.default_rng(i), 150, 200)
+    mask = synth.surface_defect_mask(kind, img.shape[:2], box, np.random.default_rng(100 + i))
+    ng = synth.add_surface_defect(img, kind, np.random.default_rng(100 + i), box=box)
+    a, b = img[..., 0].astype(np.float64), ng[..., 0].astype(np.float64)
+    near = ndimage.binary_dilation(mask, np.ones((3, 3)), 17 if kind == 'patch' else 3)   # blur: 4 sigma
+    assert np.array_equal(a[~near], b[~near]), kind   # nothing changes away from the defect
+    if kind in ('pit', 'crack'):   # darker by 35-60%
+      assert 0.3 < 1 - b[mask].sum() / a[mask].sum() < 0.65
+    elif kind == 'frayed_edge':   # torn away: the background shows
+      assert np.median(b[mask]) < 0.15 < 0.25 < np.median(a[mask])
+    else:   # a low-contrast step of 12-20% (partly softened at the edge), texture smoothed
+      step = abs(b[mask].mean() / a[mask].mean() - 1)
+      assert 0.06 < step < 0.21 and np.std(b[mask] / b[mask].mean()) < np.std(a[mask] / a[mask].mean())
+  with pytest.raises(ValueError, match="unknown surface defect 'dent'"):
+    synth.surface_defect_mask('dent', (100, 100), (5, 5, 95, 95), np.random.default_rng(0))
+
+
+def test_find_part_box_within_a_pixel():
+  rng = np.random.default_rng(2)
+  for _ in range(30):
+    img, box = synth.surface_part_with_box(rng, *synth.surface_size(rng))
+    assert np.abs(np.subtract(synth.find_part_box(img), box)).max() <= 1
+
+
+def test_surface_dataset_files_are_readable(tmp_path):
+  folders = synth.write_surface_dataset(tmp_path / 'a', seed=3, n_train=6, n_test_ok=3, n_test_ng=8)
+  again = synth.write_surface_dataset(tmp_path / 'b', seed=3, n_train=6, n_test_ok=3, n_test_ng=8)
+  assert set(folders) == {'train', 'test_ok', 'test_ng'}
+  files = sorted(p for p in (tmp_path / 'a').rglob('*') if p.is_file())
+  assert {p.suffix for p in files} == {'.png', '.jpg'}
+  for p in files:
+    assert p.read_bytes() == (tmp_path / 'b' / p.relative_to(tmp_path / 'a')).read_bytes()
+  region = img.validate_pattern({'all': {'width': 64, 'height': 64, 'region': 'all', 'filters': (16, 32)}})
+  sizes = set()
+  for split, n in (('train', 6), ('test_ok', 3), ('test_ng', 8)):
+    got = img.load_folder(folders[split], region, channels=1)
+    assert got.arrays['all'].shape == (n, 64, 64, 1) and got.arrays['all'].dtype == np.uint8
+    sizes |= {Image.open(folders[split] / name).size for name in got.names}
+  assert len(sizes) == 17   # every image its own size
+  kinds = [p.stem.split('_', 3)[3] for p in sorted(folders['test_ng'].iterdir())]
+  assert kinds == list(synth.SURFACE_DEFECTS) * 2
+
+
+def test_make_synthetic_images_surface_command(tmp_path):
+  cmd = [sys.executable, '-m', 'dagmm_jax.cli.make_synthetic_images', '--kind', 'surface',
+         '--n_train', '2', '--n_test', '1']
+  good, bad = (subprocess.Popen(cmd + extra, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)   # both at once: each start imports JAX
+               for extra in (['--out', str(tmp_path / 's')], ['--out', str(tmp_path / 'x'), '--size', '32']))
+  (_, good_err), (_, bad_err) = good.communicate(timeout=300), bad.communicate(timeout=300)
+  assert good.returncode == 0, good_err
+  assert [len(list((tmp_path / 's' / d).iterdir())) for d in ('train', 'test/ok', 'test/ng')] == [2, 1, 1]
+  assert bad.returncode != 0 and '--size applies to --kind parts only' in bad_err
 
 
 def test_importing_the_plotting_modules_keeps_the_users_matplotlib_backend():

@@ -21,6 +21,10 @@ commit, which keeps the URL stable and the digest meaningful:
 
 * thyroid.mat: pyod commit ef6d5e8d, ``notebooks/data/thyroid.mat``
 * arrhythmia.mat: pyod commit 1938f1c5, ``data/arrhythmia.mat``
+
+The MNIST test set files come from the cvdf-datasets mirror, byte-identical
+copies of the files distributed at http://yann.lecun.com/exdb/mnist/ (see
+``mnist.py``).
 """
 
 from __future__ import annotations
@@ -66,6 +70,14 @@ FILES: Mapping[str, RemoteFile] = {
     url='https://raw.githubusercontent.com/yzhao062/pyod/'
     '1938f1c58ba7948359b098ab358b7ee920825282/data/arrhythmia.mat',
     sha256='e4d47e499591ae31e5d7f0cd983367092353eac240f48e14c9b36457edb3460d',
+  ),
+  't10k-images-idx3-ubyte.gz': RemoteFile(
+    url='https://storage.googleapis.com/cvdf-datasets/mnist/t10k-images-idx3-ubyte.gz',
+    sha256='8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6',
+  ),
+  't10k-labels-idx1-ubyte.gz': RemoteFile(
+    url='https://storage.googleapis.com/cvdf-datasets/mnist/t10k-labels-idx1-ubyte.gz',
+    sha256='f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6',
   ),
 }
 
