@@ -21,6 +21,42 @@ model, together with the threshold: the training energy above which a share
 ``config.threshold_source = 'val'``). ``fit(..., workdir=DIR)`` checkpoints the
 training state with orbax and resumes an interrupted fit.
 
+Nothing silently wrong (issue 31):
+
+- ``fit`` refuses fewer than ``min_rows(config)`` rows (``latent_dims + 3``: the
+  GMM's full covariance over z, ``latent_dims + 2`` dims, is singular with fewer
+  than ``dims + 1`` rows; one or two rows gave energies of ~5e6 for every other row).
+- NaN / inf values, and cells that are not numbers (``pd.NA``, None), raise
+  ``ValueError`` naming the first bad row and column.
+- Fitted on a DataFrame (anything with ``.columns``), the model records
+  ``feature_names_in_`` (as scikit-learn does) and refuses a DataFrame whose
+  columns differ in names or order, naming them. Arrays are taken by position.
+- The training range: per feature, the min and max over the training rows
+  (images: of each image's mean intensity in [0, 1]), saved with the model.
+  ``out_of_range(X)`` gives ``bool [N]``: rows with a feature outside it;
+  ``out_of_range_`` is that of the rows last scored (``decision_function``,
+  ``score_samples``, ``predict``). The networks saturate far from the training
+  data: on Thyroid (features in [0, 1]) a test row with one feature set to 1e6
+  gets the energy of a normal row for 5 of the 6 features. With
+  ``flag_out_of_range`` ``predict`` labels such rows 1 whatever their energy:
+  by default (``config.flag_out_of_range`` unset) for tabular rows, not for
+  images. Measured on Thyroid (paper protocol, seeds 0-2): 0.22-0.49% of the
+  normal test rows and 46-51% of the anomalous ones lie outside the training
+  range. A row drawn from the training distribution lies outside the range of
+  n training rows in one of F features with probability at most 2F / (n + 1):
+  small for tabular training sets (Thyroid: 6 features, 1,840 rows, 0.65%), but
+  3.3% of OK images for 60 training images, three times the default
+  contamination, so images are only reported (``out_of_range_``).
+- ``DAGMM.load`` checks the folder before any use: sha256 digests of
+  ``config.json`` and ``params.msgpack`` recorded in ``model.json`` at save
+  (an edited file is named), the parameter tree against the networks
+  ``config.json`` describes (shapes, via ``jax.eval_shape``), the GMM and scaler
+  shapes, and a finite threshold; each failure is one ``ModelError`` naming the
+  file. Folders of format 1 (before issue 31) load without the digest check
+  and without a training range (``out_of_range`` is then all False).
+- ``save`` refuses a path that is a file, or a non-empty folder that holds no
+  model, and changes nothing there.
+
 On CPU, call ``training.cpu.unroll_threefry_on_cpu()`` once first (the commands
 do): the same random bits, drawn faster.
 
@@ -53,8 +89,10 @@ from dagmm_jax.data.images import PIXEL_SCALES, pixel_scale, to_unit
 from dagmm_jax.data.protocols import fit_scaler
 from dagmm_jax.core.model import DAGMMNet, build_net, squared_error
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2   # 2: training range, feature names, sha256 digests (issue 31); 1 still loads
+READABLE_VERSIONS = (1, 2)
 FILES = ('config.json', 'model.json', 'params.msgpack')
+DIGESTED = ('config.json', 'params.msgpack')   # their sha256 digests are recorded in model.json
 
 
 class ModelError(ValueError):
@@ -113,6 +151,62 @@ def _fmt(key: str, value: Any) -> str:
   return f'{key}={value}'
 
 
+def min_rows(config: ml_collections.ConfigDict) -> int:
+  """The fewest training rows ``fit`` takes: ``latent_dims + 3``. The GMM fits a full
+  covariance over z (``latent_dims + 2`` dims: the code, the relative distance
+  and the cosine); n rows span at most an ``n - 1`` dimensional subspace, so
+  with fewer than ``dims + 1`` rows every covariance is singular and the energy
+  of any other row is huge (one or two rows gave ~5e6)."""
+  return int(config.model.latent_dims) + 3
+
+
+def range_features(x: np.ndarray) -> np.ndarray:
+  """``[N, F]``: the values the training range is kept of. Tabular rows as they
+  are; images (``[N, H, W, C]``) their mean intensity in [0, 1] (``F = 1``)."""
+  if x.ndim == 2:
+    return x
+  mean = x.reshape(x.shape[0], -1).mean(axis=1, dtype=np.float64)
+  return (mean / pixel_scale(x.dtype))[:, None]
+
+
+def column_names(x: Any) -> list[str] | None:
+  """The column names of a DataFrame-like ``x`` (anything with ``.columns``), else None."""
+  columns = getattr(x, 'columns', None)
+  return None if columns is None else [str(c) for c in columns]
+
+
+def _first_bad_cell(x: Any, what: str, names: list[str] | None) -> str:
+  """Where the first cell of ``x`` that is not a number is (row-major), for an error."""
+  cells = np.asarray(x, dtype=object)
+  if cells.ndim != 2:
+    return f'{what} holds values that are not numbers'
+  bad = np.zeros(cells.shape, bool)
+  for j in range(cells.shape[1]):
+    try:
+      np.asarray(cells[:, j], np.float32)
+    except (TypeError, ValueError):
+      bad[:, j] = [not _is_number(v) for v in cells[:, j]]
+  if not bad.any():
+    return f'{what} holds values that are not numbers'
+  i, j = (int(k) for k in np.argwhere(bad)[0])
+  return f'{what} {_cell(x, i, j, names)} is {cells[i, j]!r}, not a number'
+
+
+def _is_number(v: Any) -> bool:
+  try:
+    float(v)
+  except (TypeError, ValueError):
+    return False
+  return True
+
+
+def _cell(x: Any, i: int, j: int, names: list[str] | None) -> str:
+  """``row i, column j`` (0-based), with the DataFrame's index label and column name."""
+  index = getattr(x, 'index', None)
+  row = f'row {i}' + ('' if index is None else f' (index {index[i]!r})')
+  return f'{row}, column {j}' + ('' if names is None else f' ({names[j]!r})') + ' (0-based)'
+
+
 def _fingerprint(x: np.ndarray, x_val: np.ndarray | None) -> dict[str, Any]:
   """Shapes and sha256 digests of the training (and validation) arrays: a resumed
   run must see the same data."""
@@ -124,11 +218,14 @@ class DAGMM:
   """One DAGMM model; ``config`` as in ``experiments/*.py`` (one seed: ``config.seed``).
 
   ``contamination``: the share of the training rows above the threshold
-  (default ``config.contamination``, else 0.01).
+  (default ``config.contamination``, else 0.01). ``flag_out_of_range``: whether
+  ``predict`` labels rows outside the training range 1 whatever their energy
+  (default ``config.flag_out_of_range``, else True for tabular rows and False
+  for images, set by ``fit``; see the module doc).
   """
 
   def __init__(self, config: ml_collections.ConfigDict, contamination: float | None = None,
-               verbose: bool = False):
+               verbose: bool = False, flag_out_of_range: bool | None = None):
     self.config = ml_collections.ConfigDict(config.to_dict())
     self.contamination = float(config.get('contamination', 0.01) if contamination is None
                                else contamination)
@@ -142,6 +239,12 @@ class DAGMM:
     self.threshold_: float | None = None
     self.input_shape_: tuple[int, ...] | None = None
     self.input_dtype_: str | None = None    # 'float32', or 'uint8' / 'uint16' images
+    self.feature_names_in_: list[str] | None = None   # fitted on a DataFrame: its column names
+    self.feature_min_: np.ndarray | None = None  # [F] training range of range_features(X)
+    self.feature_max_: np.ndarray | None = None
+    self.flag_out_of_range: bool | None = (config.get('flag_out_of_range') if flag_out_of_range is None
+                                           else bool(flag_out_of_range))   # None: set by fit
+    self.out_of_range_: np.ndarray | None = None   # bool [N] of the rows last scored
     self.decision_scores_: np.ndarray | None = None   # energies of the training rows
     self.labels_: np.ndarray | None = None            # 0/1 of the training rows
     self.history_: list[dict[str, float]] = []
@@ -149,10 +252,33 @@ class DAGMM:
     self._programs: Programs | None = None
 
   # -- training ---------------------------------------------------------------
-  def _check_x(self, x: np.ndarray, what: str) -> np.ndarray:
+  def _check_names(self, names: list[str] | None, what: str) -> None:
+    """Refuses a DataFrame whose columns are not those the model was fitted on."""
+    expected = self.feature_names_in_
+    if names is None or expected is None or names == expected:
+      return
+    missing = [n for n in expected if n not in names]
+    extra = [n for n in names if n not in expected]
+    if not missing and not extra:
+      raise ValueError(f'{what} has the columns the model was fitted on in another order: got {names}, '
+                       f'fitted on {expected}; reorder them with X[model.feature_names_in_]')
+    raise ValueError(f'{what} has other columns than the model was fitted on: missing {missing}, '
+                     f'unexpected {extra} (fitted on {expected})')
+
+  def _check_x(self, x: Any, what: str) -> np.ndarray:
     """``x`` as float32, or as it is for uint8/uint16 image batches (never copied
-    to float on the host); checks its shape and dtype against the model's."""
-    x = np.asarray(x)
+    to float on the host); checks its shape and dtype against the model's, its
+    column names (a DataFrame) against ``feature_names_in_``, and that every
+    value is a finite number (naming the first bad row and column)."""
+    names = column_names(x)
+    self._check_names(names, what)
+    raw = x
+    try:
+      x = np.asarray(x)
+      if x.dtype == object:
+        x = np.asarray(x, np.float32)
+    except (TypeError, ValueError):
+      raise ValueError(_first_bad_cell(raw, what, names)) from None
     if x.ndim not in (2, 4) or x.shape[0] == 0:
       raise ValueError(f'{what} must be a non-empty [N, D] array or [N, H, W, C] image batch, '
                        f'got shape {x.shape}')
@@ -169,7 +295,10 @@ class DAGMM:
           'data.images.to_unit turns uint8/uint16 images into float32 in [0, 1], images of '
           'another bit depth need a model trained on them')
     if x.dtype not in PIXEL_SCALES and not np.isfinite(x).all():
-      raise ValueError(f'{what} contains NaN or inf')
+      first = tuple(int(k) for k in np.argwhere(~np.isfinite(x))[0])
+      where = (_cell(raw, *first, names) if x.ndim == 2
+               else f'image {first[0]}, pixel (y, x, channel) {first[1:]} (0-based)')
+      raise ValueError(f'{what} contains NaN or inf: first at {where}, value {x[first]}')
     return x
 
   def fit(self, x: np.ndarray, y: Any = None, *, x_val: np.ndarray | None = None,
@@ -200,9 +329,18 @@ class DAGMM:
     config = self.config
     if not seeds or len(set(seeds)) != len(seeds):
       raise ValueError(f'seeds must be distinct and at least one, got {seeds}')
-    self.input_shape_ = self.input_dtype_ = None
+    self.input_shape_ = self.input_dtype_ = self.feature_names_in_ = None
+    names = column_names(x)
     x = self._check_x(x, 'X')
+    if x.shape[0] < min_rows(config):
+      raise ValueError(f'X has {x.shape[0]} row(s); DAGMM needs at least {min_rows(config)} '
+                       f'(config.model.latent_dims + 3): the GMM fits a full covariance over z '
+                       f'({int(config.model.latent_dims) + 2} dims), singular with fewer rows')
     self.input_shape_, self.input_dtype_ = tuple(x.shape[1:]), x.dtype.name
+    self.feature_names_in_ = names
+    self._set_range(x)
+    if self.flag_out_of_range is None:
+      self.flag_out_of_range = x.ndim == 2
     if x_val is not None:
       x_val = self._check_x(x_val, 'X_val')
     source = config.get('threshold_source', 'train')
@@ -275,6 +413,8 @@ class DAGMM:
       m.config.seed = int(s)
       m.shift_, m.scale_ = self.shift_, self.scale_
       m.input_shape_, m.input_dtype_ = self.input_shape_, self.input_dtype_
+      m.feature_names_in_, m.flag_out_of_range = self.feature_names_in_, self.flag_out_of_range
+      m.feature_min_, m.feature_max_ = self.feature_min_, self.feature_max_
       m.history_ = histories[i]
       m._finish(jax.tree_util.tree_map(lambda a: a[i], state.params), xd, x_val)
     return models
@@ -282,6 +422,11 @@ class DAGMM:
   def _sibling(self) -> 'DAGMM':
     """A new, unfitted model with this one's config, contamination and verbosity."""
     return type(self)(self.config, self.contamination, self.verbose)
+
+  def _set_range(self, x: np.ndarray) -> None:
+    """The training range: per feature of ``range_features(x)``, its min and max."""
+    f = range_features(x)
+    self.feature_min_, self.feature_max_ = f.min(axis=0).astype(np.float64), f.max(axis=0).astype(np.float64)
 
   def _finish(self, params: Any, x: np.ndarray | jnp.ndarray, x_val: np.ndarray | None) -> 'DAGMM':
     """Sets the networks, fits the GMM exactly over ``x`` and sets the threshold."""
@@ -318,6 +463,7 @@ class DAGMM:
     self._require_fitted()
     x = self._check_x(x, 'X')
     x_val = None if x_val is None else self._check_x(x_val, 'X_val')
+    self._set_range(x)
     like = train.init_state(self.config, [int(self.config.seed)], self.input_shape_)
     try:
       with checkpoint.opened(checkpoints, None) as mngr:
@@ -339,10 +485,25 @@ class DAGMM:
                                 regularizers.get_regularizer(self.config.gmm.regularizer))
     return self._programs
 
-  def decision_function(self, x: np.ndarray) -> np.ndarray:
-    """Sample energies ``[N]`` (float32): higher = more anomalous."""
+  def _out_of_range(self, x: np.ndarray) -> np.ndarray:
+    if self.feature_min_ is None:
+      return np.zeros(x.shape[0], bool)
+    f = range_features(x)
+    return np.any((f < self.feature_min_) | (f > self.feature_max_), axis=1)
+
+  def out_of_range(self, x: Any) -> np.ndarray:
+    """``bool [N]``: rows with a feature outside the training range (images: a mean
+    intensity outside that of the training images). All False for a model
+    saved without a range (format 1)."""
+    self._require_fitted()
+    return self._out_of_range(self._check_x(x, 'X'))
+
+  def decision_function(self, x: Any) -> np.ndarray:
+    """Sample energies ``[N]`` (float32): higher = more anomalous. Sets
+    ``out_of_range_`` (``bool [N]``) of these rows."""
     self._require_fitted()
     x = self._check_x(x, 'X')
+    self.out_of_range_ = self._out_of_range(x)
     n = x.shape[0]
     bucket = max(16, 1 << (n - 1).bit_length())   # few distinct shapes: few compilations
     xp = np.concatenate([x, np.zeros((bucket - n, *x.shape[1:]), x.dtype)]) if bucket > n else x
@@ -354,18 +515,26 @@ class DAGMM:
     """Minus the energies (scikit-learn's sign: lower = more anomalous)."""
     return -self.decision_function(x)
 
-  def predict(self, x: np.ndarray) -> np.ndarray:
-    """``[N]`` int: 1 where the energy is above ``threshold_``, else 0."""
-    return self.predict_from_scores(self.decision_function(x))
+  def predict(self, x: Any) -> np.ndarray:
+    """``[N]`` int: 1 where the energy is above ``threshold_`` (or, with
+    ``flag_out_of_range``, the row is outside the training range), else 0."""
+    energies = self.decision_function(x)
+    return self.predict_from_scores(energies, self.out_of_range_)
 
   def fit_predict(self, x: np.ndarray, y: Any = None, **fit_kwargs) -> np.ndarray:
     """``fit(x)``, then ``labels_``: 0/1 of the training rows."""
     return self.fit(x, y, **fit_kwargs).labels_
 
-  def predict_from_scores(self, energies: np.ndarray) -> np.ndarray:
-    """``[N]`` int 0/1 labels of energies already computed."""
+  def predict_from_scores(self, energies: np.ndarray, out_of_range: np.ndarray | None = None) -> np.ndarray:
+    """``[N]`` int 0/1 labels of energies already computed; rows flagged in
+    ``out_of_range`` (``bool [N]``, e.g. ``out_of_range_``) are 1 with ``flag_out_of_range``."""
     self._require_fitted()
-    return (np.asarray(energies) > self.threshold_).astype(np.int64)
+    if not np.isfinite(self.threshold_):
+      raise ModelError(f'this model has no finite threshold ({self.threshold_}): it cannot label rows')
+    labels = np.asarray(energies) > self.threshold_
+    if out_of_range is not None and self.flag_out_of_range:
+      labels = labels | np.asarray(out_of_range, bool)
+    return labels.astype(np.int64)
 
   def embed(self, x: np.ndarray) -> np.ndarray:
     """``[N, latent + 2]``: the rows ``z`` the GMM sees (code, relative distance, cosine)."""
@@ -377,21 +546,38 @@ class DAGMM:
 
   # -- persistence ------------------------------------------------------------
   def save(self, path: str | os.PathLike) -> None:
-    """Writes the model folder ``path`` atomically (a temporary folder renamed into place)."""
+    """Writes the model folder ``path`` atomically (a temporary folder renamed into
+    place); an existing model folder there is replaced. A path that is a file, or
+    a non-empty folder holding no model, is refused (``FileExistsError``) and left
+    as it is. ``model.json`` records the sha256 digests of ``config.json`` and
+    ``params.msgpack``, which ``load`` checks."""
     self._require_fitted()
     path = pathlib.Path(path)
+    if path.exists() and not path.is_dir():
+      raise FileExistsError(f'cannot save the model to {path}: it is a file, not a model folder; '
+                            'nothing was changed (choose another path or remove the file)')
+    if path.is_dir() and any(path.iterdir()) and not (path / 'model.json').is_file():
+      raise FileExistsError(f'cannot save the model to {path}: it is a folder that holds no DAGMM '
+                            'model (no model.json); nothing was changed (choose another path)')
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = pathlib.Path(tempfile.mkdtemp(dir=path.parent, prefix=f'.{path.name}.tmp-'))
     try:
-      (tmp / 'config.json').write_text(self.config.to_json(indent=2) + '\n')
-      meta = {'format_version': FORMAT_VERSION, 'input_shape': list(self.input_shape_),
-              'input_dtype': self.input_dtype_, 'threshold': self.threshold_,
-              'contamination': self.contamination, 'history': self.history_, 'health': self.health_}
-      (tmp / 'model.json').write_text(json.dumps(meta, indent=2) + '\n')
       tree = {'params': self.params_, 'gmm': self.gmm_._asdict(),
               'shift': self.shift_, 'scale': self.scale_}
       tree = jax.tree_util.tree_map(np.asarray, tree)
-      (tmp / 'params.msgpack').write_bytes(flax.serialization.msgpack_serialize(tree))
+      written = {'config.json': (self.config.to_json(indent=2) + '\n').encode(),
+                 'params.msgpack': flax.serialization.msgpack_serialize(tree)}
+      as_list = lambda a: None if a is None else [float(v) for v in a]
+      meta = {'format_version': FORMAT_VERSION, 'input_shape': list(self.input_shape_),
+              'input_dtype': self.input_dtype_, 'threshold': self.threshold_,
+              'contamination': self.contamination, 'flag_out_of_range': self.flag_out_of_range,
+              'feature_names': self.feature_names_in_, 'feature_min': as_list(self.feature_min_),
+              'feature_max': as_list(self.feature_max_),
+              'sha256': {f: hashlib.sha256(b).hexdigest() for f, b in written.items()},
+              'history': self.history_, 'health': self.health_}
+      written['model.json'] = (json.dumps(meta, indent=2) + '\n').encode()
+      for name, data in written.items():
+        (tmp / name).write_bytes(data)
       old = None
       if path.exists():
         old = path.with_name(f'.{path.name}.old-{os.getpid()}')
@@ -404,29 +590,101 @@ class DAGMM:
       raise
 
   @classmethod
-  def load(cls, path: str | os.PathLike) -> 'DAGMM':
-    """The model saved at ``path``; ``ModelError`` says what is missing or corrupt."""
+  def load(cls, path: str | os.PathLike, require_threshold: bool = True) -> 'DAGMM':
+    """The model saved at ``path``, checked before any use; ``ModelError`` names
+    the file that is missing, edited or does not match (see the module doc).
+
+    Format-1 folders (saved before issue 31) have no digests and no training
+    range: they load with the other checks. ``require_threshold=False`` loads a
+    model without a finite threshold (a reproduction saves a seed whose
+    training failed with threshold NaN) to look at its networks; it cannot label rows.
+    """
     path = pathlib.Path(path)
     if not path.is_dir():
       raise ModelError(f'no saved DAGMM model at {path}: folder does not exist')
     missing = [f for f in FILES if not (path / f).is_file()]
     if missing:
       raise ModelError(f'incomplete DAGMM model at {path}: missing {missing} (expected {list(FILES)})')
-    try:
-      config = ml_collections.ConfigDict(json.loads((path / 'config.json').read_text()))
-      meta = json.loads((path / 'model.json').read_text())
-      tree = flax.serialization.msgpack_restore((path / 'params.msgpack').read_bytes())
-      if meta.get('format_version') != FORMAT_VERSION:
-        raise ValueError(f'format_version {meta.get("format_version")!r}, expected {FORMAT_VERSION}')
-      model = cls(config, meta.get('contamination'))
+    data = {f: (path / f).read_bytes() for f in FILES}
+    meta = _parse(path, 'model.json', lambda: json.loads(data['model.json']))
+    version = meta.get('format_version') if isinstance(meta, dict) else None
+    if version not in READABLE_VERSIONS:
+      raise ModelError(f'corrupt DAGMM model at {path}: model.json has format_version {version!r}, '
+                       f'expected one of {list(READABLE_VERSIONS)}')
+    for name, digest in (meta.get('sha256') or {}).items():
+      if name in DIGESTED and hashlib.sha256(data[name]).hexdigest() != digest:
+        raise ModelError(f'DAGMM model at {path}: {name} was changed after the model was saved (its '
+                         'sha256 differs from the one model.json records); restore it or save the model again')
+    config = _parse(path, 'config.json', lambda: ml_collections.ConfigDict(json.loads(data['config.json'])))
+    net = _parse(path, 'config.json', lambda: build_net(config))
+    tree = _parse(path, 'params.msgpack', lambda: flax.serialization.msgpack_restore(data['params.msgpack']))
+
+    def build() -> 'DAGMM':
+      model = cls(config, meta.get('contamination'), flag_out_of_range=meta.get('flag_out_of_range'))
       model.params_ = tree['params']
       model.gmm_ = gmm.GMMParams(tree['gmm']['phi'], tree['gmm']['mu'], tree['gmm']['cov'])
-      model.shift_, model.scale_ = tree['shift'], tree['scale']
+      model.shift_, model.scale_ = np.asarray(tree['shift']), np.asarray(tree['scale'])
       model.input_shape_ = tuple(int(d) for d in meta['input_shape'])
       model.input_dtype_ = np.dtype(meta.get('input_dtype', 'float32')).name   # older models: float32
-      model.threshold_ = float(meta['threshold'])
+      model.threshold_ = float(meta['threshold'] if meta['threshold'] is not None else 'nan')
       model.history_ = meta.get('history', [])
       model.health_ = meta.get('health')   # None in models saved before it was recorded
-    except Exception as e:   # noqa: BLE001 -- any parse failure means a corrupt model
-      raise ModelError(f'corrupt DAGMM model at {path}: {type(e).__name__}: {e}') from None
+      model.feature_names_in_ = meta.get('feature_names')
+      if model.flag_out_of_range is None:
+        model.flag_out_of_range = len(model.input_shape_) == 1
+      if meta.get('feature_min') is not None:
+        model.feature_min_ = np.asarray(meta['feature_min'], np.float64)
+        model.feature_max_ = np.asarray(meta['feature_max'], np.float64)
+      return model
+    model = _parse(path, 'model.json', build)
+    problem = _mismatch(net, model)
+    if problem:
+      raise ModelError(f'DAGMM model at {path} does not match its config.json: {problem}')
+    if require_threshold and not np.isfinite(model.threshold_):
+      raise ModelError(f'DAGMM model at {path}: model.json has threshold {model.threshold_}, not a finite '
+                       'number; this model cannot label rows (a reproduction saves a seed whose training '
+                       'failed this way: DAGMM.load(path, require_threshold=False) loads its networks)')
     return model
+
+
+def _parse(path: pathlib.Path, name: str, read: Callable[[], Any]) -> Any:
+  """``read()``, any failure turned into a ``ModelError`` naming ``path/name``."""
+  try:
+    return read()
+  except Exception as e:   # noqa: BLE001 -- any failure means a corrupt file
+    raise ModelError(f'corrupt DAGMM model at {path}: {name}: {type(e).__name__}: {e}') from None
+
+
+def _shapes(tree: Any) -> dict[str, tuple[int, ...]]:
+  leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+  return {jax.tree_util.keystr(k): tuple(np.shape(v)) for k, v in leaves}
+
+
+def _mismatch(net: DAGMMNet, model: DAGMM) -> str | None:
+  """What in a loaded model does not fit the networks ``net`` (its config.json
+  describes them), or None: the parameter tree and shapes (``jax.eval_shape``
+  of ``net.init``, nothing computed), the GMM's, the scaler's and the training range's."""
+  sample = jax.ShapeDtypeStruct((1, *model.input_shape_), jnp.float32)
+  try:
+    expected, z = jax.eval_shape(lambda x: net.init_with_output({'params': jax.random.PRNGKey(0)}, x,
+                                                                train=False)[::-1], sample)
+  except Exception as e:   # noqa: BLE001 -- a config.json the networks cannot be built from
+    return f'config.json builds no network for input shape {model.input_shape_} ({type(e).__name__}: {e})'
+  want, got = _shapes(expected), _shapes(model.params_)
+  if want != got:
+    diff = [f'{k}: config.json gives {want.get(k, "nothing")}, params.msgpack holds {got.get(k, "nothing")}'
+            for k in sorted(want.keys() | got.keys()) if want.get(k) != got.get(k)]
+    return 'the networks in params.msgpack differ: ' + '; '.join(diff[:4]) + (' ...' if len(diff) > 4 else '')
+  k, d = int(model.config.model.n_mixtures), int(z.z.shape[1])
+  features = model.input_shape_[0] if len(model.input_shape_) == 1 else 1
+  checks = {'gmm phi': (model.gmm_.phi, (k,)), 'gmm mu': (model.gmm_.mu, (k, d)),
+            'gmm cov': (model.gmm_.cov, (k, d, d)), 'scaler shift': (model.shift_, (features,)),
+            'scaler scale': (model.scale_, (features,))}
+  if model.feature_min_ is not None:
+    n_range = 1 if len(model.input_shape_) == 3 else model.input_shape_[0]
+    checks.update({'training range min (model.json)': (model.feature_min_, (n_range,)),
+                   'training range max (model.json)': (model.feature_max_, (n_range,))})
+  for what, (a, shape) in checks.items():
+    if np.shape(a) != shape:
+      return f'{what} has shape {np.shape(a)}, config.json and input_shape give {shape}'
+  return None

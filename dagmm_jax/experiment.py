@@ -272,7 +272,7 @@ def run_chunk(config: ml_collections.ConfigDict, data: Dataset, seeds: list[int]
     runs.append(run)
   shift, scale = distributed.host((evalset.train.shift, evalset.train.scale))   # every process gathers
   if distributed.is_writer():
-    save_models(config, workdir, runs, state.params, scored.gmm_params, shift, scale)
+    save_models(config, workdir, runs, state.params, scored.gmm_params, shift, scale, data)
   return runs
 
 
@@ -282,11 +282,14 @@ def model_dir(workdir: pathlib.Path, seed: int) -> pathlib.Path:
 
 
 def save_models(config: ml_collections.ConfigDict, workdir: pathlib.Path, runs: list[dict],
-                params: Any, gmm_params: gmm.GMMParams, shift: np.ndarray, scale: np.ndarray) -> None:
+                params: Any, gmm_params: gmm.GMMParams, shift: np.ndarray, scale: np.ndarray,
+                data: Dataset | None = None) -> None:
   """Each seed's final networks, test-time GMM, scaler and evaluated threshold as a
   ``DAGMM`` model folder (``model_dir``), the format every scorer loads
-  (``DAGMM.load``, ``dagmm-score``). Leaves are indexed by the runs' order; a
-  failed seed is saved too (threshold NaN)."""
+  (``DAGMM.load``, ``dagmm-score``); with ``data``, the training range of the
+  seed's training rows too (``DAGMM.out_of_range``). Leaves are indexed by the
+  runs' order; a failed seed is saved too (threshold NaN: ``DAGMM.load`` refuses
+  it unless ``require_threshold=False``)."""
   for i, run in enumerate(runs):
     pick = lambda tree: jax.tree_util.tree_map(lambda a: np.asarray(a[i]), tree)
     seed_config = ml_collections.ConfigDict(config.to_dict())
@@ -296,6 +299,8 @@ def save_models(config: ml_collections.ConfigDict, workdir: pathlib.Path, runs: 
     model.shift_, model.scale_ = np.asarray(shift[i]), np.asarray(scale[i])
     model.input_shape_, model.input_dtype_ = (int(shift.shape[1]),), 'float32'
     model.threshold_ = float('nan') if run.get('threshold') is None else float(run['threshold'])
+    if data is not None:
+      model._set_range(np.asarray(data.x[seed_split(config, data.y, run['seed']).train_idx], np.float32))
     model.save(model_dir(workdir, run['seed']))
 
 

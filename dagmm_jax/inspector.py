@@ -27,7 +27,7 @@ import numpy as np
 
 from dagmm_jax import files
 from dagmm_jax.estimator import DAGMM, ModelError, threshold
-from dagmm_jax.data import load_rows
+from dagmm_jax.data import read_rows
 from dagmm_jax.data.images import Region, get_pattern, load_folder, validate_pattern
 
 FORMAT_VERSION = 1
@@ -39,6 +39,7 @@ class Scores(NamedTuple):
   energies: np.ndarray                     # [N] summed over regions
   region_energies: dict[str, np.ndarray]   # [N] per region
   is_anomaly: np.ndarray                   # [N] 0/1 at the stored threshold
+  out_of_range: np.ndarray                 # [N] bool: a region's mean intensity outside its training range
 
 
 def region_config(config: ml_collections.ConfigDict, region: Region) -> ml_collections.ConfigDict:
@@ -63,10 +64,11 @@ class Inspector:
   def from_config(cls, config: ml_collections.ConfigDict) -> 'Inspector':
     return cls(config, get_pattern(config.patterns, config.pattern))
 
-  def load_images(self, folder: str | os.PathLike):
-    """``data.images.ImageSet`` of ``folder`` for this pattern."""
-    return load_folder(folder, self.regions, int(self.config.channels),
-                       bool(self.config.get('skip_bad_images', False)))
+  def load_images(self, folder: str | os.PathLike, skip_bad_images: bool | None = None):
+    """``data.images.ImageSet`` of ``folder`` for this pattern; ``skip_bad_images``
+    (None: ``config.skip_bad_images``) skips unreadable files with a warning."""
+    skip = self.config.get('skip_bad_images', False) if skip_bad_images is None else skip_bad_images
+    return load_folder(folder, self.regions, int(self.config.channels), bool(skip))
 
   def fit(self, train_dir: str | os.PathLike, val_dir: str | os.PathLike | None = None,
           verbose: bool = False, workdir: str | os.PathLike | None = None) -> 'Inspector':
@@ -102,13 +104,20 @@ class Inspector:
   def score_arrays(self, arrays: dict[str, np.ndarray], names: list[str]) -> Scores:
     if not self.models:
       raise ModelError('the inspector is not fitted: call fit() or Inspector.load() first')
-    per_region = {r.name: self.models[r.name].decision_function(arrays[r.name]) for r in self.regions}
+    per_region, outside = {}, np.zeros(len(names), bool)
+    for r in self.regions:
+      model = self.models[r.name]
+      per_region[r.name] = model.decision_function(arrays[r.name])
+      outside |= model.out_of_range_
     energies = np.sum(np.stack(list(per_region.values())), axis=0)
-    return Scores(names, energies, per_region, (energies > self.threshold).astype(np.int64))
+    flagged = energies > self.threshold
+    if self.config.get('flag_out_of_range', False):   # images: reported, not flagged by default
+      flagged |= outside
+    return Scores(names, energies, per_region, flagged.astype(np.int64), outside)
 
-  def score_folder(self, folder: str | os.PathLike) -> Scores:
-    """Energies of every image of ``folder``."""
-    s = self.load_images(folder)
+  def score_folder(self, folder: str | os.PathLike, skip_bad_images: bool | None = None) -> Scores:
+    """Energies of every image of ``folder`` (``skip_bad_images`` as in ``load_images``)."""
+    s = self.load_images(folder, skip_bad_images)
     return self.score_arrays(s.arrays, s.names)
 
   def metrics_log(self) -> dict[str, list[dict]]:
@@ -189,18 +198,36 @@ def is_inspector(workdir: str | os.PathLike) -> bool:
   return (pathlib.Path(workdir) / 'inspector.json').is_file()
 
 
-def score_to_csv(workdir: str | os.PathLike, input_path: str | os.PathLike,
-                 out_csv: str | os.PathLike) -> int:
+class ScoreSummary(NamedTuple):
+  """What ``score_to_csv`` wrote: row counts."""
+  rows: int
+  anomalies: int
+  out_of_range: int
+  range_known: bool   # False: the model records no training range (format 1): nothing checked
+
+
+def score_to_csv(workdir: str | os.PathLike, input_path: str | os.PathLike, out_csv: str | os.PathLike,
+                 skip_bad_images: bool | None = None) -> ScoreSummary:
   """Scores an image folder (inspector workdir) or tabular rows (``estimator.DAGMM`` folder)
-  and writes ``id,energy,is_anomaly`` (id: file name or row number). Returns the
-  number of anomalies."""
+  and writes ``id,energy,is_anomaly,out_of_range`` (id: the file name, or the
+  row's 0-based number among the data rows: one output row per input row, in
+  order). ``skip_bad_images`` (None: the stored config's) skips unreadable images.
+  A CSV with a header is checked against the model's ``feature_names_in_``."""
   if is_inspector(workdir):
-    s = Inspector.load(workdir).score_folder(input_path)
-    ids, energies, flags = s.names, s.energies, s.is_anomaly
+    inspector = Inspector.load(workdir)
+    s = inspector.score_folder(input_path, skip_bad_images)
+    ids, energies, flags, outside = s.names, s.energies, s.is_anomaly, s.out_of_range
+    known = all(m.feature_min_ is not None for m in inspector.models.values())
   else:
     model = DAGMM.load(workdir)
-    energies = model.decision_function(load_rows(input_path))
-    ids, flags = [str(i) for i in range(len(energies))], model.predict_from_scores(energies)
-  lines = ['id,energy,is_anomaly'] + [f'{i},{e:.9g},{int(f)}' for i, e, f in zip(ids, energies, flags)]
+    rows = read_rows(input_path)
+    if rows.header is not None and model.feature_names_in_ is not None:
+      model._check_names(rows.header, f'{input_path} (header line)')
+    energies = model.decision_function(rows.x)
+    outside = model.out_of_range_
+    ids, flags = [str(i) for i in range(len(energies))], model.predict_from_scores(energies, outside)
+    known = model.feature_min_ is not None
+  lines = ['id,energy,is_anomaly,out_of_range'] + [
+      f'{i},{e:.9g},{int(f)},{int(o)}' for i, e, f, o in zip(ids, energies, flags, outside)]
   files.write_text(out_csv, '\n'.join(lines) + '\n')
-  return int(np.sum(flags))
+  return ScoreSummary(len(ids), int(np.sum(flags)), int(np.sum(outside)), known)

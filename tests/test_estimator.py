@@ -33,9 +33,9 @@ def test_tabular_api_roundtrip(tmp_path):
   with pytest.raises(ValueError, match=r'sample shape \(4,\)'):
     loaded.decision_function(x[:, :4])
   np.savetxt(tmp_path / 'rows.csv', x[:5], delimiter=',', header='a,b,c,d,e', comments='')
-  assert score_to_csv(tmp_path / 'm', tmp_path / 'rows.csv', tmp_path / 'out.csv') >= 0
+  assert score_to_csv(tmp_path / 'm', tmp_path / 'rows.csv', tmp_path / 'out.csv').anomalies >= 0
   rows = (tmp_path / 'out.csv').read_text().splitlines()
-  assert rows[0] == 'id,energy,is_anomaly' and len(rows) == 6
+  assert rows[0] == 'id,energy,is_anomaly,out_of_range' and len(rows) == 6
   np.testing.assert_allclose([float(r.split(',')[1]) for r in rows[1:]], model.decision_function(x[:5]),
                              rtol=1e-6)
 

@@ -8,6 +8,7 @@ import pytest
 from dagmm_jax import experiment
 from dagmm_jax.core import metrics
 from dagmm_jax.data import make_split
+from dagmm_jax.estimator import DAGMM
 from dagmm_jax.inspector import score_to_csv
 from dagmm_jax.training import train
 from helpers import load_config
@@ -66,9 +67,14 @@ def test_results_files_are_complete(tmp_path):
   scored = np.loadtxt(tmp_path / 'scores.csv', delimiter=',', skiprows=1)
   _, energies, _ = experiment.seed_test_view(config, data, tmp_path, run['seed'])
   np.testing.assert_allclose(scored[:, 1], energies, rtol=1e-5, atol=1e-5)
-  # The run flagged its top k rows (energy >= threshold); the model flags energy > threshold.
+  # The run flagged its top k rows (energy >= threshold); the model flags energy > threshold,
+  # and the rows outside the seed's training range (issue 31).
   k = int(round(config.rho * len(energies)))
-  assert flagged == int(np.sum(scored[:, 2])) and flagged in (k - 1, k)
+  model = DAGMM.load(experiment.model_dir(tmp_path, run['seed']))
+  above = model.decision_function(data.x[split.test_idx]) > model.threshold_   # unrounded energies
+  np.testing.assert_array_equal(scored[:, 3], model.out_of_range(data.x[split.test_idx]))
+  np.testing.assert_array_equal(scored[:, 2], above | (scored[:, 3] == 1))
+  assert flagged.anomalies == int(np.sum(scored[:, 2])) and int(np.sum(above)) in (k - 1, k)
 
 
 def test_interrupted_run_resumes_to_the_same_results(tmp_path, monkeypatch):

@@ -164,7 +164,7 @@ def test_score_script(trained, tmp_path):
                   f'--input={folders["test_ng"]}', f'--out={out}'], check=True, cwd=ROOT,
                  capture_output=True, timeout=300)
   lines = out.read_text().splitlines()
-  assert lines[0] == 'id,energy,is_anomaly'
+  assert lines[0] == 'id,energy,is_anomaly,out_of_range'
   rows = [l.split(',') for l in lines[1:]]
   expected = inspector.score_folder(folders['test_ng'])
   assert [r[0] for r in rows] == expected.names

@@ -262,10 +262,23 @@ def extract_region(im: Image.Image, region: Region, name: str = '') -> np.ndarra
 
 
 class ImageSet(NamedTuple):
-  """Images of one folder: ``arrays[region] [N, H, W, C]`` (uint8 or uint16) and the file names."""
+  """Images of one folder: ``arrays[region] [N, H, W, C]`` (uint8 or uint16), the
+  file names, the unreadable files skipped, and the source sizes read:
+  ``{(width, height): count}``, most common first."""
   arrays: dict[str, np.ndarray]
   names: list[str]
   n_skipped: int
+  skipped: list[str]
+  source_sizes: dict[tuple[int, int], int]
+
+
+def describe_sizes(sizes: dict[tuple[int, int], int], examples: dict[tuple[int, int], str],
+                   limit: int = 5) -> str:
+  """``'640x480 (58 images, e.g. a.png), 320x240 (2, e.g. b.png)'``: the ``limit``
+  most common sizes (width x height) with their counts and one file each."""
+  ranked = sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0]))
+  parts = [f'{w}x{h} ({n} image{"s" if n != 1 else ""}, e.g. {examples[(w, h)]})' for (w, h), n in ranked[:limit]]
+  return ', '.join(parts) + (f' and {len(ranked) - limit} more size(s)' if len(ranked) > limit else '')
 
 
 BIT_DEPTHS = {np.dtype(np.uint8): '8-bit', np.dtype(np.uint16): '16-bit grayscale'}
@@ -277,8 +290,13 @@ def load_folder(folder: str | os.PathLike, regions: Sequence[Region], channels: 
 
   ``arrays[region]`` is uint8 ``[N, H, W, C]`` for 8-bit images and uint16 for
   16-bit grayscale ones (``to_unit`` gives [0, 1] floats). Unreadable files
-  raise ``DataError`` naming the file, or, with ``skip_bad_images``, are
-  skipped with one warning giving their count. Configuration and pattern
+  raise ``DataError`` naming every one of them (the whole folder is read
+  first), or, with ``skip_bad_images``, are skipped with one warning listing
+  them all (``ImageSet.skipped``). Every image is resized to its region's size;
+  when the folder's images come in more than one source size (the same part
+  photographed at another resolution is resized without a word otherwise), a
+  warning lists the sizes with their counts and one file each
+  (``ImageSet.source_sizes``). Configuration and pattern
   mismatches always raise, ``skip_bad_images`` or not: an image smaller than a
   crop box, an image whose colour does not fit ``channels`` (a colour image
   with ``channels=1``, a grayscale one with ``channels=3``; the message names
@@ -286,18 +304,21 @@ def load_folder(folder: str | os.PathLike, regions: Sequence[Region], channels: 
   16-bit images (the message names one file of each).
   """
   per_region: dict[str, list[np.ndarray]] = {r.name: [] for r in regions}
-  names, bad = [], []
+  names, bad, errors = [], [], []
   first_of: dict[np.dtype, str] = {}   # bit depth -> first file of that depth
+  sizes: dict[tuple[int, int], int] = {}
+  example: dict[tuple[int, int], str] = {}   # size -> first file of that size
   for path in list_images(folder):
     try:
       im = read_image(path, channels)
     except ChannelMismatch:
       raise
-    except DataError:
-      if not skip_bad_images:
-        raise
+    except DataError as e:
       bad.append(path.name)
+      errors.append(str(e))
       continue
+    sizes[im.size] = sizes.get(im.size, 0) + 1
+    example.setdefault(im.size, path.name)
     arrays = [extract_region(im, r, str(path)) for r in regions]
     first_of.setdefault(arrays[0].dtype, path.name)
     if len(first_of) > 1:
@@ -307,10 +328,16 @@ def load_folder(folder: str | os.PathLike, regions: Sequence[Region], channels: 
     for r, a in zip(regions, arrays):
       per_region[r.name].append(a)
     names.append(path.name)
+  if bad and not skip_bad_images:
+    raise DataError(f'image folder {folder}: {len(bad)} unreadable image(s): {bad}\n' + '\n'.join(errors)
+                    + '\n(skip_bad_images / --skip_bad_images skips them)')
   if bad:
-    warnings.warn(f'skipped {len(bad)} unreadable image(s) in {folder}: {bad[:5]}'
-                  f'{" ..." if len(bad) > 5 else ""}', stacklevel=2)
+    warnings.warn(f'skipped {len(bad)} unreadable image(s) in {folder}: {bad}', stacklevel=2)
   if not names:
     raise DataError(f'image folder {folder}: none of its {len(bad)} image files could be read')
+  if len(sizes) > 1:
+    warnings.warn(f'image folder {folder} holds images of {len(sizes)} source sizes, each resized to its '
+                  f'region size: {describe_sizes(sizes, example)}', stacklevel=2)
   arrays = {k: np.stack(v) for k, v in per_region.items()}
-  return ImageSet(arrays, names, len(bad))
+  ranked = dict(sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0])))
+  return ImageSet(arrays, names, len(bad), bad, ranked)
