@@ -410,3 +410,32 @@ def test_importing_the_plotting_modules_keeps_the_users_matplotlib_backend():
   out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=ROOT,
                        env={**__import__('os').environ, 'MPLBACKEND': 'svg'}, check=True).stdout
   assert out.strip() == 'svg'
+
+
+# -- tiles -----------------------------------------------------------------------
+
+def test_tiles_come_from_their_grid_positions_and_reassemble():
+  from dagmm_jax.data.images import from_tiles, tile_scores, to_tiles
+  rng = np.random.default_rng(0)
+  images = rng.integers(0, 256, (3, 12, 8, 2)).astype(np.uint8)
+  tiles = to_tiles(images, 4)
+  assert tiles.shape == (3 * 16, 3, 2, 2)
+  for i in range(3):
+    for t in range(16):
+      row, col = divmod(t, 4)
+      np.testing.assert_array_equal(tiles[i * 16 + t], images[i, 3 * row:3 * row + 3, 2 * col:2 * col + 2])
+  np.testing.assert_array_equal(from_tiles(tiles, 4), images)
+  scores = np.arange(32.0)[::-1]   # image 0: tiles 31..16, image 1: 15..0
+  np.testing.assert_allclose(tile_scores(scores, 4), [31.0, 15.0])
+  np.testing.assert_allclose(tile_scores(scores, 4, top_k=2), [30.5, 14.5])
+  with pytest.raises(ValueError, match='do not split'):
+    to_tiles(images, 5)
+
+
+def test_tiled_region_is_validated():
+  from dagmm_jax.data.images import validate_region
+  r = validate_region('t', {'width': 64, 'height': 32, 'region': 'all', 'filters': (8,), 'tiles': 4})
+  assert r.tiles == 4 and validate_region('w', {'width': 6, 'height': 6, 'region': 'all',
+                                                'filters': (8,)}).tiles == 1
+  with pytest.raises(DataError, match='multiples of tiles'):
+    validate_region('t', {'width': 64, 'height': 30, 'region': 'all', 'filters': (8,), 'tiles': 4})

@@ -218,3 +218,42 @@ def test_a_collapsed_code_is_reported(trained, tmp_path):
   assert 'WARNING: collapsed code: 2 of 2' in health_line('all', model.health_)
   inspection.make_report(dead, folders['test_ok'], folders['test_ng'], tmp_path)
   assert '**WARNING: collapsed code: 2 of 2' in (tmp_path / 'report.md').read_text()
+
+
+def test_seeds_train_the_models_of_single_trainings(trained, tmp_path):
+  """``num_seeds = 2`` (``--seeds 2``) gives each member the model a single
+  training with that seed gives; the ensemble standardises and averages them."""
+  folders = trained[0]
+  short = dict(num_epochs=4, val_every=0)
+  both = Inspector.from_config(tiny_config(num_seeds=2, **short)).fit(folders['train'])
+  ok = both.load_images(folders['test_ok'])
+  for member, seed in zip(both.members, [0, 1]):
+    alone = Inspector.from_config(tiny_config(seed=seed, **short)).fit(folders['train'])
+    assert member['all'].config.seed == seed
+    np.testing.assert_allclose(member['all'].decision_function(ok.arrays['all']),
+                               alone.models['all'].decision_function(ok.arrays['all']), rtol=2e-4, atol=2e-4)
+  e = both.member_scores(ok.arrays)
+  expected = np.mean([(x - med) / iqr for x, (med, iqr) in zip(e, both.standardise)], axis=0)
+  np.testing.assert_allclose(both.score_arrays(ok.arrays, ok.names).energies, expected)
+  both.save(tmp_path / 'w')
+  again = Inspector.load(tmp_path / 'w')
+  np.testing.assert_allclose(again.score_arrays(ok.arrays, ok.names).energies, expected, rtol=1e-6)
+  metrics = inspection.make_report(again, folders['test_ok'], folders['test_ng'], tmp_path / 'r')
+  assert metrics['members'] == 2 and '2 members (seeds [0, 1])' in (tmp_path / 'r' / 'report.md').read_text()
+
+
+def test_a_tiled_region_scores_an_image_by_its_worst_tile(trained):
+  folders = trained[0]
+  tiled = {'all': {'width': 32, 'height': 32, 'region': 'all', 'filters': (8,), 'tiles': 2}}
+  inspector = Inspector.from_config(tiny_config(patterns={'tiled': tiled}, pattern='tiled', num_epochs=3,
+                                                val_every=0)).fit(folders['train'])
+  model = inspector.models['all']
+  assert model.input_shape_ == (16, 16, 1)
+  ng = inspector.load_images(folders['test_ng'])
+  got = inspector.score_arrays(ng.arrays, ng.names).energies
+  tiles = np.stack([model.decision_function(np.asarray(ng.arrays['all'][:, r:r + 16, c:c + 16]))
+                    for r in (0, 16) for c in (0, 16)], axis=1)
+  np.testing.assert_allclose(got, tiles.max(axis=1), rtol=1e-4, atol=1e-3)   # other batch shapes
+  assert len(np.unique(np.argmax(tiles, axis=1))) > 1   # the worst tile is not always the same one
+  train_set = inspector.load_images(folders['train'])
+  assert inspector.embed('all', train_set.arrays['all']).shape == (len(train_set.names), 4)

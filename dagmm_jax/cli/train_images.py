@@ -2,6 +2,7 @@
 
   dagmm-train-images --config experiments/images.py --train DIR --val DIR --workdir runs/img
   dagmm-train-images --config experiments/images.py --config.pattern=connector ...
+  dagmm-train-images --config experiments/images.py --train DIR --workdir W --seeds 5   # an ensemble
 
 Writes the models, the decision threshold and a metrics log (metrics.json) to --workdir;
 training is checkpointed in --workdir/training and rerunning the same command resumes it.
@@ -17,11 +18,19 @@ CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file
 TRAIN = flags.DEFINE_string('train', None, 'Folder of OK training images.')
 VAL = flags.DEFINE_string('val', None, 'Folder of OK validation images (optional).')
 WORKDIR = flags.DEFINE_string('workdir', None, 'Output folder for the models.')
+SEEDS = flags.DEFINE_integer('seeds', None, 'Members: train this many models per region (seeds '
+                             'config.seed, config.seed + 1, ...) in one compiled program and score '
+                             'with their ensemble (sets config.num_seeds).')
 
 
 def _main():
   common.setup()
-  inspector = Inspector.from_config(CONFIG.value).fit(TRAIN.value, VAL.value, verbose=True,
+  config = CONFIG.value
+  if SEEDS.value is not None:
+    if SEEDS.value < 1:
+      raise flags.ValidationError(f'--seeds must be at least 1, got {SEEDS.value}')
+    config.num_seeds = SEEDS.value
+  inspector = Inspector.from_config(config).fit(TRAIN.value, VAL.value, verbose=True,
                                                       workdir=WORKDIR.value)
   inspector.save(WORKDIR.value)
   print(f'saved to {WORKDIR.value}; threshold {inspector.threshold:.4g}')

@@ -42,6 +42,7 @@ GRAY_MODES = ('1', 'L', 'LA', 'La', 'F') + SIXTEEN_BIT_MODES     # grayscale by 
 PALETTE_MODES = ('P', 'PA')                                      # grayscale when the palette is gray
 PIXEL_SCALES = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 REGION_KEYS = ('width', 'height', 'region', 'filters')
+OPTIONAL_REGION_KEYS = ('tiles',)   # tiles: n cuts the resized region into an n x n grid
 
 Box = tuple[int, int, int, int]
 
@@ -53,6 +54,7 @@ class Region(NamedTuple):
   height: int
   boxes: tuple[Box, ...] | None   # None: the whole image
   filters: tuple[int, ...]
+  tiles: int = 1                  # n: the resized region is cut into n x n tiles, one shared model
 
 
 def _as_dict(obj: Any) -> dict:
@@ -86,9 +88,10 @@ def validate_region(name: str, spec: Mapping[str, Any]) -> Region:
   missing = [k for k in REGION_KEYS if k not in spec]
   if missing:
     raise DataError(f'{what} misses {missing}; a region needs {list(REGION_KEYS)}')
-  unknown = sorted(set(spec) - set(REGION_KEYS))
+  unknown = sorted(set(spec) - set(REGION_KEYS) - set(OPTIONAL_REGION_KEYS))
   if unknown:
-    raise DataError(f'{what} has unknown keys {unknown}; allowed: {list(REGION_KEYS)}')
+    raise DataError(f'{what} has unknown keys {unknown}; allowed: '
+                    f'{list(REGION_KEYS + OPTIONAL_REGION_KEYS)}')
   width = _positive_int(spec['width'], f'{what}: width')
   height = _positive_int(spec['height'], f'{what}: height')
   filters = spec['filters']
@@ -106,7 +109,10 @@ def validate_region(name: str, spec: Mapping[str, Any]) -> Region:
       raise DataError(f'{what}: {len(boxes)} stacked boxes need height >= {len(boxes)}, got {height}')
   else:
     boxes = (_box(r, f'{what}: region'),)
-  return Region(name, width, height, boxes, filters)
+  tiles = _positive_int(spec.get('tiles', 1), f'{what}: tiles')
+  if width % tiles or height % tiles:
+    raise DataError(f'{what}: width {width} and height {height} must be multiples of tiles = {tiles}')
+  return Region(name, width, height, boxes, filters, tiles)
 
 
 def validate_pattern(pattern: Mapping[str, Any]) -> list[Region]:
@@ -259,6 +265,32 @@ def extract_region(im: Image.Image, region: Region, name: str = '') -> np.ndarra
                       f'{box} of region {region.name!r}')
     parts.append(_resize(im, box, (region.width, h)))
   return np.concatenate(parts, axis=0)
+
+
+def to_tiles(images: np.ndarray, n: int) -> np.ndarray:
+  """``[N * n * n, H / n, W / n, C]``: each image of ``[N, H, W, C]`` cut into an
+  ``n x n`` grid, image-major, then row-major: tile ``t`` of image ``i`` is
+  ``out[i * n * n + t]``, from grid row ``t // n`` and column ``t % n``."""
+  N, H, W, C = images.shape
+  if H % n or W % n:
+    raise ValueError(f'images of {H} x {W} pixels do not split into {n} x {n} tiles')
+  t = images.reshape(N, n, H // n, n, W // n, C).transpose(0, 1, 3, 2, 4, 5)
+  return t.reshape(N * n * n, H // n, W // n, C)
+
+
+def from_tiles(tiles: np.ndarray, n: int) -> np.ndarray:
+  """The images ``to_tiles`` cut: ``[N, H, W, C]`` from ``[N * n * n, h, w, C]``."""
+  M, h, w, C = tiles.shape
+  return tiles.reshape(M // (n * n), n, n, h, w, C).transpose(0, 1, 3, 2, 4, 5).reshape(
+      M // (n * n), n * h, n * w, C)
+
+
+def tile_scores(scores: np.ndarray, n: int, top_k: int = 1) -> np.ndarray:
+  """``[N]`` image scores from per-tile scores ``[N * n * n]`` (``to_tiles`` order):
+  the mean of each image's ``top_k`` highest tiles (1: the highest)."""
+  per_image = np.asarray(scores).reshape(-1, n * n)
+  k = min(max(1, int(top_k)), n * n)
+  return np.mean(-np.sort(-per_image, axis=1)[:, :k], axis=1)
 
 
 class ImageSet(NamedTuple):

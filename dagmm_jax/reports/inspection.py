@@ -148,7 +148,13 @@ def make_report(inspector: Inspector, test_ok: str | os.PathLike, test_ng: str |
             'auprc': metrics.auprc(labels, e), 'false_positive_rate': fpr,
             'threshold': inspector.threshold,
             'n_ok': int((~labels).sum()), 'n_ng': int(labels.sum())}
-  health = {r.name: inspector.models[r.name].health_ for r in inspector.regions}
+  several = len(inspector.members) > 1
+  if several:   # each member alone, beside the ensemble (``e``)
+    member_auroc = [metrics.auroc(labels, m) for m in inspector.member_scores(arrays)]
+    result.update(members=len(member_auroc), member_auroc_mean=float(np.mean(member_auroc)),
+                  member_auroc_std=float(np.std(member_auroc)))
+  health = {f'{name} (seed {m.config.seed})' if several else name: m.health_
+            for member in inspector.members for name, m in member.items()}
 
   fig, ax = plots.subplots(figsize=(6, 4))
   bins = np.histogram_bin_edges(e, bins=30)
@@ -161,7 +167,7 @@ def make_report(inspector: Inspector, test_ok: str | os.PathLike, test_ng: str |
   _curves(labels, e, result, out / 'curves.png')
 
   region = inspector.regions[0].name
-  z = inspector.models[region].embed(arrays[region])
+  z = inspector.embed(region, arrays[region])
   latent = inspector.models[region].config.model.latent_dims
   sample = np.sort(np.random.default_rng(0).permutation(len(e))[:TSNE_POINTS])
   for fname, pts, xl, yl, rows in [
@@ -191,6 +197,13 @@ def make_report(inspector: Inspector, test_ok: str | os.PathLike, test_ng: str |
   if not isinstance(yard, str):
     yard_md = ('| scorer | AUROC | AUPRC |\n|---|---|---|\n'
                f'| **DAGMM** | {result["auroc"]:.4f} | {result["auprc"]:.4f} |\n' + yard_md)
+  members_md = ''
+  if several:
+    members_md = (f'; {len(inspector.members)} members (seeds '
+                  f'{[int(m[region].config.seed) for m in inspector.members]}), the score is the mean of '
+                  'their energies standardised by their training images: ensemble AUROC '
+                  f'{result["auroc"]:.4f}, the members alone {result["member_auroc_mean"]:.4f} ± '
+                  f'{result["member_auroc_std"]:.4f}')
   rows = '\n'.join(f'| {k} | {v:.4g} |' if isinstance(v, float) else f'| {k} | {v} |'
                    for k, v in result.items())
   table = lambda idx: '\n'.join(f'| {names[i]} | {"NG" if labels[i] else "OK"} | {e[i]:.4g} | '
@@ -199,7 +212,7 @@ def make_report(inspector: Inspector, test_ok: str | os.PathLike, test_ng: str |
   files.write_text(out / 'report.md', f"""# Inspection report
 
 Pattern `{inspector.config.pattern}`, regions {[r.name for r in inspector.regions]}
-(image energy = sum of region energies). OK: `{test_ok}`, NG: `{test_ng}`.
+(image energy = sum of region energies{members_md}). OK: `{test_ok}`, NG: `{test_ng}`.
 Networks: {'final' if inspector.step is None else f'epoch {inspector.step} of training (GMMs and threshold refitted on the training images)'}.
 Threshold: {inspector.threshold:.4g} ({source}).
 
