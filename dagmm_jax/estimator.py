@@ -34,7 +34,6 @@ import json
 import os
 import pathlib
 import shutil
-import tempfile
 import time
 from typing import Any, Callable, NamedTuple
 
@@ -44,7 +43,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from dagmm_jax import files
+from dagmm_jax import config_check, files
+from dagmm_jax.errors import UserError
 from dagmm_jax.core import gmm, inference, regularizers
 from dagmm_jax.training import checkpoint, train
 from dagmm_jax.data.images import PIXEL_SCALES, pixel_scale
@@ -55,7 +55,7 @@ FORMAT_VERSION = 1
 FILES = ('config.json', 'model.json', 'params.msgpack')
 
 
-class ModelError(ValueError):
+class ModelError(UserError, ValueError):
   """A saved model is missing, incomplete or corrupt, or the model is not fitted."""
 
 
@@ -156,6 +156,8 @@ class DAGMM:
       raise ValueError(f'{what} contains NaN or inf')
     return x
 
+  @config_check.checks_config   # before anything is written (the lock's file too)
+  @files.holds_workdir_lock
   def fit(self, x: np.ndarray, y: Any = None, *, x_val: np.ndarray | None = None,
           workdir: str | os.PathLike | None = None) -> 'DAGMM':
     """Trains on ``x``, every row taken as normal (``y`` is ignored: unsupervised).
@@ -323,7 +325,7 @@ class DAGMM:
     self._require_fitted()
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = pathlib.Path(tempfile.mkdtemp(dir=path.parent, prefix=f'.{path.name}.tmp-'))
+    tmp = files.temp_dir(path.parent, prefix=f'.{path.name}.tmp-')
     try:
       (tmp / 'config.json').write_text(self.config.to_json(indent=2) + '\n')
       meta = {'format_version': FORMAT_VERSION, 'input_shape': list(self.input_shape_),

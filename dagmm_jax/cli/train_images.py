@@ -10,6 +10,7 @@ training is checkpointed in --workdir/training and rerunning the same command re
 from absl import flags
 from ml_collections import config_flags
 
+from dagmm_jax import config_check, files
 from dagmm_jax.cli import common
 from dagmm_jax.inspector import Inspector
 
@@ -21,9 +22,11 @@ WORKDIR = flags.DEFINE_string('workdir', None, 'Output folder for the models.')
 
 def _main():
   common.setup()
-  inspector = Inspector.from_config(CONFIG.value).fit(TRAIN.value, VAL.value, verbose=True,
-                                                      workdir=WORKDIR.value)
-  inspector.save(WORKDIR.value)
+  config_check.validate_config(CONFIG.value)   # a typo: refused before the workdir is touched
+  with files.workdir_lock(WORKDIR.value):   # fit and save: one run in the workdir at a time
+    inspector = Inspector.from_config(CONFIG.value).fit(TRAIN.value, VAL.value, verbose=True,
+                                                        workdir=WORKDIR.value)
+    inspector.save(WORKDIR.value)
   print(f'saved to {WORKDIR.value}; threshold {inspector.threshold:.4g}')
 
 
