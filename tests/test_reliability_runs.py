@@ -2,6 +2,7 @@
 permissions of an ordinary write, config typos refused before anything runs,
 user errors that read as errors."""
 import contextlib
+import importlib
 import os
 import pathlib
 import re
@@ -15,12 +16,12 @@ import numpy as np
 import pytest
 from helpers import ROOT, load_config, tiny_config
 
-from dagmm_jax import config_check, experiment, files, grid
+from dagmm_jax import ablation, config_check, experiment, files, grid, study
 from dagmm_jax.cli import common
 from dagmm_jax.core import gmm
 from dagmm_jax.errors import ConfigError, UserError, WorkdirInUse
 from dagmm_jax.estimator import DAGMM
-from dagmm_jax.inspector import Inspector, score_to_csv
+from dagmm_jax.inspector import Inspector
 
 ENV = {**os.environ, 'PYTHONPATH': f'{ROOT}{os.pathsep}' + os.environ.get('PYTHONPATH', '')}
 ABSL_LOG_LINE = re.compile(r'^[IWEF]\d{4} ')   # absl's logging lines (e.g. JAX probing for a TPU)
@@ -153,8 +154,6 @@ def test_a_saved_model_and_its_scores_have_the_mode_of_an_ordinary_write(tmp_pat
 
 
 def test_every_committed_config_and_grid_cell_is_valid():
-  import importlib
-  from dagmm_jax import ablation, study
   for name in ('kdd', 'kdd_rev', 'thyroid', 'arrhythmia'):
     assert config_check.problems(grid.load_experiment(name), experiment_run=True) == []
   assert config_check.problems(grid.load_experiment('images')) == []
