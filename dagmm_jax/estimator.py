@@ -70,7 +70,6 @@ import json
 import os
 import pathlib
 import shutil
-import tempfile
 import time
 from typing import Any, Callable, NamedTuple
 
@@ -81,8 +80,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from dagmm_jax import files
-
+from dagmm_jax import config_check, files
+from dagmm_jax.errors import UserError
 from dagmm_jax.core import gmm, health, inference, regularizers
 from dagmm_jax.training import checkpoint, train
 from dagmm_jax.data.images import PIXEL_SCALES, pixel_scale, to_unit
@@ -95,7 +94,7 @@ FILES = ('config.json', 'model.json', 'params.msgpack')
 DIGESTED = ('config.json', 'params.msgpack')   # their sha256 digests are recorded in model.json
 
 
-class ModelError(ValueError):
+class ModelError(UserError, ValueError):
   """A saved model is missing, incomplete or corrupt, or the model is not fitted."""
 
 
@@ -319,6 +318,8 @@ class DAGMM:
     self.fit_seeds(x, [int(self.config.seed)], x_val=x_val, workdir=workdir)
     return self
 
+  @config_check.checks_config   # before anything is written (the lock's file too)
+  @files.holds_workdir_lock
   def fit_seeds(self, x: np.ndarray, seeds: list[int], *, x_val: np.ndarray | None = None,
                 workdir: str | os.PathLike | None = None) -> list['DAGMM']:
     """One model per seed, trained together in one compiled program (``vmap`` over
@@ -560,7 +561,7 @@ class DAGMM:
       raise FileExistsError(f'cannot save the model to {path}: it is a folder that holds no DAGMM '
                             'model (no model.json); nothing was changed (choose another path)')
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = pathlib.Path(tempfile.mkdtemp(dir=path.parent, prefix=f'.{path.name}.tmp-'))
+    tmp = files.temp_dir(path.parent, prefix=f'.{path.name}.tmp-')
     try:
       tree = {'params': self.params_, 'gmm': self.gmm_._asdict(),
               'shift': self.shift_, 'scale': self.scale_}

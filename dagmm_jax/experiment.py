@@ -8,6 +8,7 @@ chunk is resumable: its training state is checkpointed with orbax under
 ``workdir/chunks/chunk_<i>.json``; a rerun with the same workdir picks up where
 the last one stopped.
 """
+import contextlib
 import functools
 import json
 import pathlib
@@ -22,7 +23,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from dagmm_jax import files, host
+from dagmm_jax import config_check, files, host
 from dagmm_jax.core import gmm, inference, metrics, regularizers
 from dagmm_jax.reports import plots, tables
 from dagmm_jax.training import checkpoint, distributed, pinning, sharding, train
@@ -478,15 +479,32 @@ def _latent_pictures(config: ml_collections.ConfigDict, workdir: pathlib.Path, r
   return [('latent_space.png', caption), ('energy_hist.png', '')]
 
 
-def _wall_time(workdir: pathlib.Path, records: list[dict], started_at: float, ran: bool) -> float:
-  """Seconds the run took: the union of the time spans of its chunks (parallel
-  chunks overlap, a resumed run adds its earlier sessions) and of this call.
-  A call that ran nothing keeps the recorded figure. Chunk records written
-  before ``finished_at`` existed count their wall time in full."""
+def _wall_time(workdir: pathlib.Path, records: list[dict], ran: bool,
+               now: float | None = None) -> tuple[float, int]:
+  """``(seconds, sessions)``: the time the run took, summed over the sessions that
+  worked on it (``files.session_clock`` in ``sessions.jsonl``; the latest one is
+  the session still running, counted up to ``now``). Chunks finished before the
+  first recorded session (a workdir older than that log) add the union of their
+  time spans, as one session more. A call that ran nothing keeps the recorded
+  figures (a ``results.json`` without ``sessions`` counts as one session)."""
   if not ran and (workdir / 'results.json').exists():
-    return json.loads((workdir / 'results.json').read_text())['wall_time_s']
-  spans = [(r['finished_at'] - r['wall_time_s'], r['finished_at']) for r in records if 'finished_at' in r]
-  spans = sorted(spans + [(started_at, time.time())])
+    recorded = json.loads((workdir / 'results.json').read_text())
+    return recorded['wall_time_s'], recorded.get('sessions', 1)
+  now = time.time() if now is None else now
+  sessions = files.read_sessions(workdir / files.SESSIONS_NAME)
+  first = sessions[0]['started_at'] if sessions else now
+  earlier = [r for r in records if r.get('finished_at', -np.inf) <= first]
+  total = _span_union(earlier, first)
+  if sessions:
+    total += sum(s['seconds'] for s in sessions[:-1]) + max(0.0, now - sessions[-1]['started_at'])
+  return total, max(1, len(sessions) + bool(earlier))
+
+
+def _span_union(records: list[dict], until: float) -> float:
+  """Seconds covered by the chunk records' time spans up to ``until`` (parallel
+  chunks overlap); a record without ``finished_at`` counts its wall time in full."""
+  spans = sorted((r['finished_at'] - r['wall_time_s'], min(r['finished_at'], until))
+                 for r in records if 'finished_at' in r)
   total, end = sum(r['wall_time_s'] for r in records if 'finished_at' not in r), -np.inf
   for lo, hi in spans:
     total += max(0.0, hi - max(lo, end))
@@ -550,7 +568,7 @@ def _check_precision(config: ml_collections.ConfigDict) -> None:
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
-                       processes: int = 1) -> dict[str, Any]:
+                       processes: int = 1, hold_lock: bool = True) -> dict[str, Any]:
   """Runs every seed of ``config``; writes ``results.json`` and ``results.md`` in workdir.
 
   Seeds train ``config.seed_chunk`` at a time (0: all at once), each chunk
@@ -561,45 +579,77 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   host of a cluster) does the same across hosts. A program over another number
   of seeds per device may round differently, and long training amplifies it
   (measured on KDDCUP: ``docs/experiments.md``).
+
+  A config with a bad field is refused before anything is read or written
+  (``config_check``). The run holds ``workdir``'s lock (``files.workdir_lock``;
+  in process 0 only): a second run into it is refused while this one lives.
+  The processes a ``processes > 1`` run starts pass ``hold_lock=False``: their
+  launcher holds it. The session's time is logged in ``sessions.jsonl``, and
+  ``wall_time_s`` sums every session that worked on the run.
   """
+  config_check.validate_config(config, experiment_run=True)
   _check_precision(config)
   if processes != 1:
     pinning.core_groups(processes)   # a clear error for a process count this machine cannot pin
-  workdir = pathlib.Path(workdir)
-  if processes > 1 and jax.process_count() == 1:
-    files.claim_workdir(workdir, config.to_dict())
-    prepare_dataset(config.dataset)   # once, here: the processes would race to write it
-    distributed.launch(workdir, processes)
-    return json.loads((workdir / 'results.json').read_text())
-  files.claim_workdir(workdir, config.to_dict())
+  owner = hold_lock and distributed.is_writer()
+  with files.workdir_lock(workdir) if owner else contextlib.nullcontext():
+    return _run(config, pathlib.Path(workdir), processes, owner)
+
+
+def _seed_chunks(config: ml_collections.ConfigDict) -> list[tuple[int, list[int]]]:
+  """``[(chunk, its seeds)]``: the seeds cut into ``config.seed_chunk``-sized chunks."""
   seeds = list(range(config.seed, config.seed + config.num_seeds))
   size = config.seed_chunk or len(seeds)
-  chunks = [(i, seeds[lo:lo + size]) for i, lo in enumerate(range(0, len(seeds), size))]
-  started_at = time.time()
+  return [(i, seeds[lo:lo + size]) for i, lo in enumerate(range(0, len(seeds), size))]
+
+
+def _pending(chunks: list[tuple[int, list[int]]], done: dict[int, dict]) -> list[tuple[int, list[int]]]:
+  """The chunks whose seeds no finished chunk record covers."""
+  covered = {s for rec in done.values() for s in rec['seeds']}
+  return [(c, s) for c, s in chunks if not set(s) <= covered]
+
+
+def _session(workdir: pathlib.Path, record: bool):
+  """The clock of this session (``files.session_clock``) when it is recorded."""
+  return files.session_clock(workdir / files.SESSIONS_NAME) if record else contextlib.nullcontext()
+
+
+def _run(config: ml_collections.ConfigDict, workdir: pathlib.Path, processes: int,
+         owner: bool) -> dict[str, Any]:
+  """``train_and_evaluate`` once its checks passed and its lock is held (``owner``:
+  this process holds it and records the session)."""
+  files.claim_workdir(workdir, config.to_dict())
+  chunks = _seed_chunks(config)
+  if processes > 1 and jax.process_count() == 1:
+    prepare_dataset(config.dataset)   # once, here: the processes would race to write it
+    with _session(workdir, owner and bool(_pending(chunks, _finished_chunks(workdir, chunks)))):
+      distributed.launch(workdir, processes)
+    return json.loads((workdir / 'results.json').read_text())
   done = _finished_chunks(workdir, chunks)
   if done:
     logging.info('chunk(s) %s already done, reusing them', sorted(done))
-  covered = {s for rec in done.values() for s in rec['seeds']}
-  pending = [(c, s) for c, s in chunks if not set(s) <= covered]
-  data = _load(config) if pending else None
-  for chunk, chunk_seeds in pending:
-    run_and_record_chunk(config, workdir, chunk, chunk_seeds, data)
-  peak = distributed.peak_host_memory()
-  if not distributed.is_writer():
-    return {}
-  finished = _finished_chunks(workdir, chunks)
-  records = list(finished.values())
-  runs = sorted((r for rec in records for r in rec['runs']), key=lambda r: r['seed'])
-  results = {'dataset': config.dataset, 'protocol': config.protocol,
-             'config': config.to_dict(), 'seeds': seeds,
-             'wall_time_s': _wall_time(workdir, records, started_at, bool(pending)),
-             'peak_host_memory_gib': max([peak['total']] + [r.get('peak_host_memory_gib', 0.0) for r in records]),
-             # per chunk record: each process's peak and the launcher's (records older than this lack it)
-             'peak_host_memory': [r['peak_host_memory'] for r in records if 'peak_host_memory' in r],
-             'devices': [str(d) for d in jax.devices()], 'processes': jax.process_count(),
-             'runs': runs, 'summary': summarize(runs)}
-  files.write_json(workdir / 'results.json', results)
-  write_report(workdir, data)
+  pending = _pending(chunks, done)
+  with _session(workdir, owner and bool(pending)):
+    data = _load(config) if pending else None
+    for chunk, chunk_seeds in pending:
+      run_and_record_chunk(config, workdir, chunk, chunk_seeds, data)
+    peak = distributed.peak_host_memory()
+    if not distributed.is_writer():
+      return {}
+    finished = _finished_chunks(workdir, chunks)
+    records = list(finished.values())
+    runs = sorted((r for rec in records for r in rec['runs']), key=lambda r: r['seed'])
+    wall, sessions = _wall_time(workdir, records, bool(pending))
+    results = {'dataset': config.dataset, 'protocol': config.protocol,
+               'config': config.to_dict(), 'seeds': [s for _, seeds in chunks for s in seeds],
+               'wall_time_s': wall, 'sessions': sessions,   # wall time summed over the sessions
+               'peak_host_memory_gib': max([peak['total']] + [r.get('peak_host_memory_gib', 0.0) for r in records]),
+               # per chunk record: each process's peak and the launcher's (records older than this lack it)
+               'peak_host_memory': [r['peak_host_memory'] for r in records if 'peak_host_memory' in r],
+               'devices': [str(d) for d in jax.devices()], 'processes': jax.process_count(),
+               'runs': runs, 'summary': summarize(runs)}
+    files.write_json(workdir / 'results.json', results)
+    write_report(workdir, data)
   return results
 
 

@@ -4,6 +4,7 @@ Used by the Table 2 reproduction and by studies: every cell is an ordinary
 ``train_and_evaluate`` run in ``workdir/<cell name>``, so each cell resumes on
 its own and a finished cell is reused when the grid is run again.
 """
+import contextlib
 import importlib
 import json
 import pathlib
@@ -12,8 +13,10 @@ from typing import Any
 import ml_collections
 from absl import logging
 
-from dagmm_jax import experiment, files
+from dagmm_jax import config_check, experiment, files
+from dagmm_jax.errors import ConfigError
 from dagmm_jax.reports import tables
+from dagmm_jax.training import distributed
 
 
 
@@ -63,16 +66,23 @@ def run_grid(cells: dict[str, ml_collections.ConfigDict], workdir: str | pathlib
   ``processes`` processes); returns their results.
 
   Finished cells are reused and interrupted ones resume (``train_and_evaluate``
-  does both per workdir).
+  does both per workdir). Every cell's config is checked before any cell runs
+  (``config_check``), and the grid holds ``workdir``'s lock (process 0 only) as
+  each cell holds its own.
   """
+  for name, config in cells.items():
+    found = config_check.problems(config, experiment_run=True)
+    if found:
+      raise ConfigError(f'grid cell {name}: ' + '; '.join(found))
   out = {}
-  for i, (name, config) in enumerate(cells.items()):
-    logging.info('[%d/%d] %s: %d seeds x %d epochs', i + 1, len(cells), name,
-                 config.num_seeds, config.num_epochs)
-    with experiment.precision(config):   # a grid may mix float32 and float64 cells
-      out[name] = experiment.train_and_evaluate(config, str(pathlib.Path(workdir) / name), processes)
-      if 'ensemble' in out[name]['summary'] and 'em' not in out[name]['summary']:   # made before it existed
-        out[name] = experiment.add_em_scores(pathlib.Path(workdir) / name)
+  with files.workdir_lock(workdir) if distributed.is_writer() else contextlib.nullcontext():
+    for i, (name, config) in enumerate(cells.items()):
+      logging.info('[%d/%d] %s: %d seeds x %d epochs', i + 1, len(cells), name,
+                   config.num_seeds, config.num_epochs)
+      with experiment.precision(config):   # a grid may mix float32 and float64 cells
+        out[name] = experiment.train_and_evaluate(config, str(pathlib.Path(workdir) / name), processes)
+        if 'ensemble' in out[name]['summary'] and 'em' not in out[name]['summary']:   # made before it existed
+          out[name] = experiment.add_em_scores(pathlib.Path(workdir) / name)
   return out
 
 

@@ -25,7 +25,7 @@ from typing import NamedTuple
 import ml_collections
 import numpy as np
 
-from dagmm_jax import files
+from dagmm_jax import config_check, files
 from dagmm_jax.estimator import DAGMM, ModelError, threshold
 from dagmm_jax.data import read_rows
 from dagmm_jax.data.images import Region, get_pattern, load_folder, tile_scores, to_tiles, validate_pattern
@@ -88,6 +88,8 @@ class Inspector:
     skip = self.config.get('skip_bad_images', False) if skip_bad_images is None else skip_bad_images
     return load_folder(folder, self.regions, int(self.config.channels), bool(skip))
 
+  @config_check.checks_config   # before anything is written (the lock's file too)
+  @files.holds_workdir_lock
   def fit(self, train_dir: str | os.PathLike, val_dir: str | os.PathLike | None = None,
           verbose: bool = False, workdir: str | os.PathLike | None = None) -> 'Inspector':
     """Trains every member's model of each region on the OK images of ``train_dir``

@@ -144,5 +144,5 @@ def write_study(study: ml_collections.ConfigDict, workdir: str | pathlib.Path,
         plots += plot_dataset(grid.load_experiment(experiment).dataset, dtype, group, workdir)
   text = study_markdown(summaries, {n: r['config'] for n, r in results.items()}, quick, plots,
                         missing)
-  (workdir / 'study.md').write_text(text)
+  files.write_text(workdir / 'study.md', text)
   return text

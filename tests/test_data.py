@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import pathlib
+import re
 
 import numpy as np
 import pytest
@@ -30,7 +31,8 @@ from dagmm_jax.data import (
   resolve_file,
   sha256_of,
 )
-from dagmm_jax.data import download
+from dagmm_jax.data import download, get_builder
+from dagmm_jax.data.blocks import read_blocks
 
 KDD_FILE = 'kddcup.data_10_percent.gz'
 KDD_ROWS, KDD_DIMS, KDD_NORMAL_TRAFFIC = 494_021, 118, 97_278
@@ -242,6 +244,26 @@ def test_load_mat_not_a_mat_file(tmp_path):
 def test_unknown_dataset_lists_known():
   with pytest.raises(ValueError, match='kddcup99_rev'):
     load_dataset('mnist')
+
+
+def test_a_corrupt_prepared_folder_is_named_with_the_advice_to_delete_it(tmp_path, monkeypatch, data_file):
+  """TFDS's own errors (``example should have type bytes``, a Riegeli hash
+  mismatch, a JSON parse error) do not say which folder is bad."""
+  data_file('thyroid.mat')
+  monkeypatch.setenv('DAGMM_TFDS_DIR', str(tmp_path))
+  x, _ = read_blocks(get_builder('thyroid'))   # prepares it
+  folder = pathlib.Path(get_builder('thyroid').data_dir)
+  advice = rf'prepared data in {re.escape(str(folder))} cannot be read .*delete that folder'
+  record = next(folder.glob('*.array_record-*'))
+  good = record.read_bytes()
+  record.write_bytes(bytes(len(good)))          # zeroed on disk
+  with pytest.raises(DataError, match=advice):
+    read_blocks(get_builder('thyroid'))
+  record.write_bytes(good)
+  info = folder / 'dataset_info.json'
+  info.write_text(info.read_text()[:40])        # truncated
+  with pytest.raises(DataError, match=advice):
+    get_builder('thyroid')
 
 
 def test_kddcup99(load, data_file):

@@ -5,7 +5,7 @@ import time
 import numpy as np
 import pytest
 
-from dagmm_jax import experiment
+from dagmm_jax import experiment, files
 from dagmm_jax.core import metrics
 from dagmm_jax.data import make_split
 from dagmm_jax.estimator import DAGMM
@@ -90,12 +90,20 @@ def test_interrupted_run_resumes_to_the_same_results(tmp_path, monkeypatch):
     return real_fit(config, state, data, on_epoch=crash, ckpt_mngr=ckpt_mngr)
 
   monkeypatch.setattr(train, 'fit', fit_then_crash)
+  t0 = time.time()
   with pytest.raises(KeyboardInterrupt):
     experiment.train_and_evaluate(_config(), str(tmp_path / 'b'))
+  crashed = time.time() - t0
   assert not (tmp_path / 'b' / 'results.json').exists()
   monkeypatch.setattr(train, 'fit', real_fit)
+  t0 = time.time()
   resumed = experiment.train_and_evaluate(_config(), str(tmp_path / 'b'))
+  resumed_call = time.time() - t0
   assert resumed['runs'] == uninterrupted['runs']
+  # The run's wall time is both sessions' (it once was the resumed session's alone).
+  assert resumed['sessions'] == 2
+  assert 0.9 * crashed + 0.2 * resumed_call < resumed['wall_time_s'] <= crashed + resumed_call
+  assert 'summed over 2 sessions' in (tmp_path / 'b' / 'results.md').read_text()
   epochs = [json.loads(l)['epoch'] for l in (tmp_path / 'b' / 'metrics.jsonl').read_text().splitlines()]
   assert epochs == [1, 2, 3, 3, 4]    # resumed from the epoch-2 checkpoint, not from scratch
 
@@ -111,13 +119,20 @@ def test_progress_gives_elapsed_time_and_eta_at_the_pace_so_far():
   assert train.progress(5.0, 0, 10) == 'elapsed 0.1 min, ETA ?'
 
 
-def test_wall_time_is_the_union_of_chunk_spans(tmp_path):
-  """Parallel chunks overlap, a resumed run adds its earlier session, a rerun that
-  ran nothing keeps the recorded figure (it once summed parallel chunks' times)."""
+def test_wall_time_sums_the_sessions_and_keeps_older_workdirs_readable(tmp_path):
+  """Each session's seconds (``sessions.jsonl``; the latest one still running, up
+  to now) are summed; chunks finished before the first recorded session (a
+  workdir older than that log) add the union of their spans (parallel chunks
+  overlap); a rerun that ran nothing keeps the recorded figures."""
   t = time.time()
-  spans = [{'wall_time_s': 50.0, 'finished_at': t - 100}, {'wall_time_s': 60.0, 'finished_at': t - 95},
-           {'wall_time_s': 30.0, 'finished_at': t - 200}, {'wall_time_s': 7.0}]
-  got = experiment._wall_time(tmp_path, spans, t, True)
-  assert 60.0 + 30.0 + 7.0 <= got < 60.0 + 30.0 + 7.0 + 5.0
-  (tmp_path / 'results.json').write_text(json.dumps({'wall_time_s': 123.0}))
-  assert experiment._wall_time(tmp_path, spans, t, False) == 123.0
+  old = [{'wall_time_s': 50.0, 'finished_at': t - 1100}, {'wall_time_s': 60.0, 'finished_at': t - 1095},
+         {'wall_time_s': 30.0, 'finished_at': t - 1200}, {'wall_time_s': 7.0}]
+  assert experiment._wall_time(tmp_path, old, True, now=t) == (60.0 + 30.0 + 7.0, 1)
+  for started, seconds in ((t - 1000, 150.0), (t - 500, 17.0), (t - 100, 1.0)):
+    files.append_jsonl(tmp_path / 'sessions.jsonl', {'started_at': started, 'seconds': 1.0, 'pid': 1})
+    files.append_jsonl(tmp_path / 'sessions.jsonl', {'started_at': started, 'seconds': seconds, 'pid': 1})
+  new = [{'wall_time_s': 40.0, 'finished_at': t - 200}]   # within a recorded session: not added again
+  got, sessions = experiment._wall_time(tmp_path, old + new, True, now=t)
+  assert got == pytest.approx(60.0 + 30.0 + 7.0 + 150.0 + 17.0 + 100.0) and sessions == 4
+  (tmp_path / 'results.json').write_text(json.dumps({'wall_time_s': 123.0}))   # no 'sessions' field
+  assert experiment._wall_time(tmp_path, old, False) == (123.0, 1)

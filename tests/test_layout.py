@@ -10,7 +10,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / 'dagmm_jax'
 
 # Each layer may import itself and the layers listed for it (never upwards).
 LAYERS = {
-    'base': set(),                                   # files.py, host.py
+    'base': set(),                                   # files.py, host.py, errors.py
     'core': {'base'},
     'data': {'base', 'core'},
     'training': {'base', 'core'},
@@ -22,7 +22,7 @@ LAYERS = {
 
 def _layer(module: str) -> str:
   parts = module.split('.')[1:]
-  if not parts or parts[0] in ('files', 'host', '__init__'):
+  if not parts or parts[0] in ('files', 'host', 'errors', '__init__'):
     return 'base'
   return parts[0] if parts[0] in LAYERS else 'top'
 

@@ -1,6 +1,11 @@
 """What the commands share: their flags, and the process-wide switches that only
 entry points set (logging, the CPU lowering of ``training/cpu.py``).
 
+Errors read as errors: a user error (``USER_ERRORS``: a bad flag, config field,
+data file, saved model or work directory) ends a command with one or two lines
+on stderr and exit status 2; ``--verbose`` shows its traceback too. Any other
+exception is a bug and keeps its traceback.
+
 The library never flips a global switch: ``experiment.train_and_evaluate``
 refuses a config whose ``dtype`` does not match the float64 setting, and the
 commands (and ``grid.run_grid``, per cell) run each config inside
@@ -15,7 +20,33 @@ from ml_collections import config_flags
 
 import experiments
 from dagmm_jax import experiment
+from dagmm_jax.errors import UserError
 from dagmm_jax.training import cpu, distributed, pinning
+
+
+VERBOSE = flags.DEFINE_bool('verbose', False, 'On an error in the input (a bad flag, config field, '
+                            'file or work directory), show its traceback too.')
+
+# What a user can fix: the library's own errors (UserError: DataError, ModelError,
+# ConfigError, WorkdirError, WorkdirInUse), the ValueError the library raises for a
+# bad argument (UserError's subclasses are ValueErrors too, and not every check
+# has its own class), a file that is missing or may not be written, a usage error.
+USER_ERRORS = (UserError, ValueError, FileNotFoundError, PermissionError, IsADirectoryError,
+               NotADirectoryError, app.UsageError)
+EXIT_USER_ERROR = 2
+
+
+def error_lines(error: BaseException, program: str) -> list[str]:
+  """The lines a command prints for a user error: its message, and a hint where
+  one helps (the flags for a usage error, the traceback for a plain ValueError,
+  which may also be a bug)."""
+  message = ' '.join(str(error).split('\n')) or type(error).__name__
+  lines = [f'{program}: error: {message}']
+  if isinstance(error, app.UsageError):
+    lines.append(f'{program} --helpshort lists the flags')
+  elif not isinstance(error, (UserError, OSError)):
+    lines.append(f'({type(error).__name__}; --verbose shows the traceback)')
+  return lines
 
 
 PROCESSES_HELP = ("Processes of JAX's multi-controller runtime started on this host, each pinned "
@@ -47,7 +78,8 @@ def run(main: Callable[[], object], required: Sequence[str] = ()) -> None:
   given; positional arguments are refused) and ``--help`` lists the command's own
   flags. absl lists those of the program's main module (``sys.argv[0]``); a console
   command's flags are defined in ``dagmm_jax.cli`` modules, so they are made key
-  flags of it."""
+  flags of it. A user error (``USER_ERRORS``) ends the program with
+  ``error_lines`` on stderr and exit status 2, its traceback only with ``--verbose``."""
   values = flags.FLAGS
   if required:
     flags.mark_flags_as_required(list(required))
@@ -57,9 +89,15 @@ def run(main: Callable[[], object], required: Sequence[str] = ()) -> None:
         values.register_key_flag_for_module(sys.argv[0], flag)
 
   def checked(argv: list[str]) -> object:
-    if len(argv) > 1:
-      raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-    return main()
+    try:
+      if len(argv) > 1:
+        raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+      return main()
+    except USER_ERRORS as e:
+      if VERBOSE.value:
+        raise
+      print('\n'.join(error_lines(e, pathlib.Path(sys.argv[0]).stem)), file=sys.stderr, flush=True)
+      sys.exit(EXIT_USER_ERROR)
 
   app.run(checked)
 
@@ -143,4 +181,4 @@ def process_main(argv: list[str]) -> None:
   distributed.initialize(coordinator, n, i)
   config = pinning.read_config(workdir)
   with experiment.precision(config):
-    experiment.train_and_evaluate(config, workdir)
+    experiment.train_and_evaluate(config, workdir, hold_lock=False)   # the launcher holds it

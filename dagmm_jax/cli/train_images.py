@@ -8,9 +8,10 @@ Writes the models, the decision threshold and a metrics log (metrics.json) to --
 training is checkpointed in --workdir/training and rerunning the same command resumes it.
 """
 
-from absl import flags
+from absl import app, flags
 from ml_collections import config_flags
 
+from dagmm_jax import config_check, files
 from dagmm_jax.cli import common
 from dagmm_jax.inspector import Inspector
 
@@ -28,11 +29,13 @@ def _main():
   config = CONFIG.value
   if SEEDS.value is not None:
     if SEEDS.value < 1:
-      raise flags.ValidationError(f'--seeds must be at least 1, got {SEEDS.value}')
+      raise app.UsageError(f'--seeds must be at least 1, got {SEEDS.value}')
     config.num_seeds = SEEDS.value
-  inspector = Inspector.from_config(config).fit(TRAIN.value, VAL.value, verbose=True,
-                                                      workdir=WORKDIR.value)
-  inspector.save(WORKDIR.value)
+  config_check.validate_config(config)   # a typo: refused before the workdir is touched
+  with files.workdir_lock(WORKDIR.value):   # fit and save: one run in the workdir at a time
+    inspector = Inspector.from_config(config).fit(TRAIN.value, VAL.value, verbose=True,
+                                                  workdir=WORKDIR.value)
+    inspector.save(WORKDIR.value)
   print(f'saved to {WORKDIR.value}; threshold {inspector.threshold:.4g}')
 
 

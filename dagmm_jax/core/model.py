@@ -7,6 +7,8 @@ import ml_collections
 
 from dagmm_jax.core import nets
 
+MODEL_KINDS: tuple[str, ...] = ('dense', 'conv')   # config.model.kind
+
 
 class NetOutput(NamedTuple):
   x_hat: jnp.ndarray   # reconstruction, same shape as x
@@ -58,7 +60,7 @@ def build_net(config: ml_collections.ConfigDict) -> DAGMMNet:
   elif kind == 'dense':
     compression = nets.DenseAutoencoder(tuple(m.hidden), m.latent_dims, m.activation, init)
   else:
-    raise ValueError(f"unknown config.model.kind {kind!r}; known: 'dense', 'conv'")
+    raise ValueError(f'unknown config.model.kind {kind!r}; known: {list(MODEL_KINDS)}')
   estimation = nets.EstimationNet(tuple(m.estimation_hidden), m.n_mixtures,
                                   m.dropout_rate, m.activation, init)
   return DAGMMNet(compression, estimation)

@@ -123,18 +123,30 @@ def parse_spec(spec: str) -> tuple[str, dict[str, float]]:
                    f'e.g. "jitter(eps=1e-6)"')
 
 
-def get_regularizer(spec: str) -> Callable[[jnp.ndarray, jnp.ndarray], jnp.ndarray]:
-  """``(cov [K, D, D], n_eff [K]) -> cov`` for a spec such as ``'jitter(eps=1e-6)'``
-  (see ``parse_spec``). ``n_eff`` (each component's sum of memberships) is passed
-  on only to regularizers that take it (data-driven ones such as ``oas``)."""
+def check_spec(spec: str) -> tuple[str, dict[str, float]]:
+  """``parse_spec(spec)`` of a registered regularizer whose parameters it takes;
+  ``ValueError`` naming the known regularizers or the parameters otherwise (no JAX
+  call: a config is checked with it before anything runs)."""
   name, params = parse_spec(spec)
   if name not in REGULARIZERS:
     raise ValueError(
         f'unknown covariance regularizer {name!r}; known: {sorted(REGULARIZERS)}')
-  fn = REGULARIZERS[name]
-  wants_n = 'n_eff' in inspect.signature(fn).parameters
   if 'n_eff' in params:
     raise ValueError(f'bad parameters for regularizer {name!r}: n_eff comes from the data')
+  takes = [p for p in inspect.signature(REGULARIZERS[name]).parameters if p not in ('cov', 'n_eff')]
+  if set(params) - set(takes):
+    raise ValueError(f'bad parameters for regularizer {name!r}: {sorted(set(params) - set(takes))}; '
+                     f'it takes {takes}')
+  return name, params
+
+
+def get_regularizer(spec: str) -> Callable[[jnp.ndarray, jnp.ndarray], jnp.ndarray]:
+  """``(cov [K, D, D], n_eff [K]) -> cov`` for a spec such as ``'jitter(eps=1e-6)'``
+  (see ``parse_spec``). ``n_eff`` (each component's sum of memberships) is passed
+  on only to regularizers that take it (data-driven ones such as ``oas``)."""
+  name, params = check_spec(spec)
+  fn = REGULARIZERS[name]
+  wants_n = 'n_eff' in inspect.signature(fn).parameters
   call = lambda cov, n_eff: fn(cov, n_eff=n_eff, **params) if wants_n else fn(cov, **params)
   try:
     call(jnp.eye(2), jnp.asarray(10.0))   # fail now, with the name, on a wrong parameter

@@ -18,6 +18,7 @@ prepared data is not reused.
 from __future__ import annotations
 
 import abc
+import contextlib
 import inspect
 import os
 import pathlib
@@ -56,7 +57,11 @@ class ArrayBlockBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
   def __init__(self, **kwargs):
     """Keyword arguments as for TFDS builders; the file format is array_record."""
     kwargs.setdefault('file_format', 'array_record')  # TFRecord would need TensorFlow
-    super().__init__(**kwargs)
+    config = kwargs.get('config')
+    folder = pathlib.Path(kwargs.get('data_dir') or tfds_dir(), self.name,
+                          *([getattr(config, 'name', config)] if config else []), str(self.VERSION))
+    with prepared_data_errors(folder, only_if_prepared=True):   # TFDS reads dataset_info.json here
+      super().__init__(**kwargs)
 
   @tfds.core.utils.classproperty
   @classmethod
@@ -97,11 +102,35 @@ class ArrayBlockBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
       yield start, {'x': x[start:stop], 'y': y[start:stop], 'offset': start}
 
 
+@contextlib.contextmanager
+def prepared_data_errors(folder: str | os.PathLike, only_if_prepared: bool = False) -> Iterator[None]:
+  """Turns a failure to read the prepared data in ``folder`` into a ``DataError``
+  naming the folder and saying to delete it (TFDS's own errors, such as
+  ``example should have type bytes`` or a Riegeli hash mismatch, do not say where
+  the bad file is). With ``only_if_prepared``, failures while ``folder`` does not
+  exist (nothing prepared yet) pass as they are. ``DataError`` and
+  ``MemoryError`` pass unchanged."""
+  try:
+    yield
+  except (DataError, MemoryError):
+    raise
+  except Exception as e:   # noqa: BLE001 -- any failure reading prepared files means they are bad
+    if only_if_prepared and not pathlib.Path(folder).exists():
+      raise
+    raise DataError(f'the prepared data in {folder} cannot be read ({type(e).__name__}: {e}); it is '
+                    f'corrupt or incomplete: delete that folder (rm -r {folder}) and run again to '
+                    'prepare it anew') from e
+
+
 def read_blocks(builder: ArrayBlockBuilder) -> tuple[np.ndarray, np.ndarray]:
-  """Prepare ``builder`` if needed, then read all its rows back as (x, y)."""
-  builder.download_and_prepare()
-  source = builder.as_data_source(split=SPLIT)
-  blocks = sorted(source.__getitems__(list(range(len(source)))), key=lambda b: int(b['offset']))
+  """Prepare ``builder`` if needed, then read all its rows back as (x, y). A
+  prepared folder that cannot be read is a ``DataError`` saying to delete it."""
+  if not pathlib.Path(builder.data_dir).exists():
+    builder.download_and_prepare()   # a failure to prepare is reported as it is
+  with prepared_data_errors(builder.data_dir):
+    builder.download_and_prepare()
+    source = builder.as_data_source(split=SPLIT)
+    blocks = sorted(source.__getitems__(list(range(len(source)))), key=lambda b: int(b['offset']))
   starts = np.cumsum([0] + [b['y'].shape[0] for b in blocks])
   offsets = [int(b['offset']) for b in blocks]
   if offsets != starts[:-1].tolist():

@@ -32,10 +32,12 @@ from __future__ import annotations
 import hashlib
 import os
 import pathlib
-import tempfile
 import urllib.error
 import urllib.request
 from typing import Mapping, NamedTuple
+
+from dagmm_jax import files
+from dagmm_jax.errors import UserError
 
 DATA_DIR_ENV = 'DAGMM_DATA_DIR'
 CACHE_DIR_ENV = 'DAGMM_CACHE_DIR'
@@ -45,7 +47,7 @@ _CHUNK = 1 << 20
 _TIMEOUT_S = 60.0
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
   """A data file is missing, corrupt or malformed (the message says which)."""
 
 
@@ -121,7 +123,7 @@ def _remote(name: str) -> RemoteFile:
 def _download(remote: RemoteFile, dest: pathlib.Path) -> None:
   """Download ``remote`` to ``dest`` atomically, verifying its digest."""
   dest.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f'.{dest.name}.', suffix='.part')
+  fd, tmp_name = files.temp_file(dest.parent, prefix=f'.{dest.name}.', suffix='.part')
   tmp = pathlib.Path(tmp_name)
   try:
     with os.fdopen(fd, 'wb') as out:

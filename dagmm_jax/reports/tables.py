@@ -51,6 +51,12 @@ def _processes_and_memory(results: dict) -> str:
   return out
 
 
+def _sessions(results: dict) -> str:
+  """' (summed over 3 sessions: the run was resumed)' when it was; else ''."""
+  n = results.get('sessions', 1)   # results.json files older than the field: one session
+  return f' (summed over {n} sessions: the run was resumed)' if n > 1 else ''
+
+
 def results_markdown(results: dict[str, Any]) -> str:
   """The table a researcher pastes: mean ± std over seeds beside the paper."""
   c = results['config']
@@ -61,7 +67,7 @@ def results_markdown(results: dict[str, Any]) -> str:
       f"{len(results['seeds'])} seeds ({results['seeds'][0]}..{results['seeds'][-1]}), "
       f"{c['num_epochs']} epochs, batch {c['batch_size']}, scaling `{c['scaling']}`, "
       f"regularizer `{c['gmm']['regularizer']}`, {c['dtype']}. "
-      f"Wall time {results['wall_time_s']:.0f} s on {', '.join(results['devices'])}"
+      f"Wall time {results['wall_time_s']:.0f} s{_sessions(results)} on {', '.join(results['devices'])}"
       f"{_processes_and_memory(results)}.", '',
       header, *summary_rows(results), '',
       'Mean ± std over the seeds that did not fail. The untrained baseline is each '
