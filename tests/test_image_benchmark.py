@@ -1,0 +1,48 @@
+"""The offline image benchmark: cells, resuming, the table."""
+import json
+
+import pytest
+
+from dagmm_jax import image_benchmark
+from experiments import image_benchmark as bench_config
+
+
+def _tiny(tasks=('mnist', 'surface')):
+  c = bench_config.get_config()
+  c.tasks, c.digits, c.split_seeds, c.members = tasks, (1, 7), (0, 1), 2
+  for task in ('mnist', 'surface'):
+    c[task].num_epochs, c[task].batch_size = 2, 32
+  c.surface.patterns.whole.all.width = c.surface.patterns.whole.all.height = 32
+  c.surface_images.n_train, c.surface_images.n_test_ok, c.surface_images.n_test_ng = 24, 8, 8
+  return c
+
+
+def test_cells_cover_every_task_digit_and_split():
+  names = [c.name for c in image_benchmark.cells(_tiny())]
+  assert names == ['mnist-1-s0', 'mnist-1-s1', 'mnist-7-s0', 'mnist-7-s1', 'surface-s0', 'surface-s1']
+  c = _tiny()
+  c.tasks = ('mnist', 'cifar')
+  with pytest.raises(ValueError, match="unknown \\['cifar'\\]"):
+    image_benchmark.cells(c)
+
+
+def test_benchmark_runs_resumes_and_tabulates(tmp_path, data_file, monkeypatch):
+  data_file('t10k-images-idx3-ubyte.gz'), data_file('t10k-labels-idx1-ubyte.gz')
+  config = _tiny()
+  config.digits = (1,)
+  records = image_benchmark.run(config, tmp_path)
+  assert [r['cell'] for r in records] == ['mnist-1-s0', 'mnist-1-s1', 'surface-s0', 'surface-s1']
+  r = records[0]
+  assert r['n_ok'] + r['n_train'] == 1135 and r['n_ng'] == 10000 - 1135   # every other digit
+  assert set(r['scores']) == {'member_0', 'member_1', 'ensemble', 'pca10', 'pca50', 'knn5'}
+  assert all(0.0 <= s['auroc'] <= 1.0 for s in r['scores'].values())
+  assert not (tmp_path / 'images' / 'mnist-1-s0').exists()   # the images are gone once scored
+  md = (tmp_path / 'benchmark.md').read_text()
+  assert '| MNIST digit 1 |' in md and '| surfaces |' in md
+  # A second run reuses every finished cell and trains nothing.
+  monkeypatch.setattr(image_benchmark, 'run_cell', lambda *a, **k: pytest.fail('a finished cell ran again'))
+  again = image_benchmark.run(config, tmp_path)
+  assert again == json.loads((tmp_path / 'benchmark.json').read_text())['cells']
+  summary = image_benchmark.summary(again)['MNIST digit 1']
+  member_0 = [c['scores']['member_0']['auroc'] for c in records[:2]]
+  assert summary['auroc']['DAGMM (one model)'][0] == pytest.approx(sum(member_0) / 2)
