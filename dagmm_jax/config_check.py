@@ -54,6 +54,7 @@ RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
     'model.latent_dims': (lambda v: v >= 1, '>= 1'),
     'model.n_mixtures': (lambda v: v >= 1, '>= 1'),
     'model.dropout_rate': (lambda v: 0 <= v < 1, 'in [0, 1)'),
+    'tile_top_k': (lambda v: v >= 1, '>= 1 (1: the worst tile)'),
 }
 
 

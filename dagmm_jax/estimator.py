@@ -82,6 +82,7 @@ import numpy as np
 
 from dagmm_jax import config_check, files
 from dagmm_jax.errors import UserError
+from dagmm_jax.data.download import DataError
 from dagmm_jax.core import gmm, health, inference, regularizers
 from dagmm_jax.training import checkpoint, train
 from dagmm_jax.data.images import PIXEL_SCALES, pixel_scale, to_unit
@@ -259,9 +260,9 @@ class DAGMM:
     missing = [n for n in expected if n not in names]
     extra = [n for n in names if n not in expected]
     if not missing and not extra:
-      raise ValueError(f'{what} has the columns the model was fitted on in another order: got {names}, '
+      raise DataError(f'{what} has the columns the model was fitted on in another order: got {names}, '
                        f'fitted on {expected}; reorder them with X[model.feature_names_in_]')
-    raise ValueError(f'{what} has other columns than the model was fitted on: missing {missing}, '
+    raise DataError(f'{what} has other columns than the model was fitted on: missing {missing}, '
                      f'unexpected {extra} (fitted on {expected})')
 
   def _check_x(self, x: Any, what: str) -> np.ndarray:
@@ -277,18 +278,18 @@ class DAGMM:
       if x.dtype == object:
         x = np.asarray(x, np.float32)
     except (TypeError, ValueError):
-      raise ValueError(_first_bad_cell(raw, what, names)) from None
+      raise DataError(_first_bad_cell(raw, what, names)) from None
     if x.ndim not in (2, 4) or x.shape[0] == 0:
-      raise ValueError(f'{what} must be a non-empty [N, D] array or [N, H, W, C] image batch, '
+      raise DataError(f'{what} must be a non-empty [N, D] array or [N, H, W, C] image batch, '
                        f'got shape {x.shape}')
     given = x.dtype
     if not (x.ndim == 4 and x.dtype in PIXEL_SCALES):
       x = np.asarray(x, np.float32)
     if self.input_shape_ is not None and tuple(x.shape[1:]) != self.input_shape_:
-      raise ValueError(f'{what} has sample shape {tuple(x.shape[1:])}, the model expects '
+      raise DataError(f'{what} has sample shape {tuple(x.shape[1:])}, the model expects '
                        f'{self.input_shape_}')
     if self.input_dtype_ is not None and x.dtype != np.dtype(self.input_dtype_):
-      raise ValueError(
+      raise DataError(
           f'{what} has dtype {given}{"" if given == x.dtype else f" (taken as {x.dtype})"} but the '
           f'model was trained on {self.input_dtype_} images and expects dtype {self.input_dtype_}; '
           'data.images.to_unit turns uint8/uint16 images into float32 in [0, 1], images of '
@@ -297,7 +298,7 @@ class DAGMM:
       first = tuple(int(k) for k in np.argwhere(~np.isfinite(x))[0])
       where = (_cell(raw, *first, names) if x.ndim == 2
                else f'image {first[0]}, pixel (y, x, channel) {first[1:]} (0-based)')
-      raise ValueError(f'{what} contains NaN or inf: first at {where}, value {x[first]}')
+      raise DataError(f'{what} contains NaN or inf: first at {where}, value {x[first]}')
     return x
 
   def fit(self, x: np.ndarray, y: Any = None, *, x_val: np.ndarray | None = None,

@@ -155,7 +155,7 @@ def table(records: list[dict[str, Any]], config: ml_collections.ConfigDict) -> s
   fmt = lambda m, s: f'{m:.4f} ± {s:.4f}' if np.isfinite(s) else f'{m:.4f}'
   head = ('| row | ' + ' | '.join(names) + ' | collapsed members | minutes |\n|'
           + '---|' * (len(names) + 3))
-  lines = [f"| {row} | " + ' | '.join(fmt(*r['auroc'][n]) for n in names)
+  lines = [f'| {row} | ' + ' | '.join(fmt(*r['auroc'][n]) for n in names)
            + f" | {r['collapsed']} of {r['splits'] * r['members']} | {r['seconds'] / 60:.1f} |"
            for row, r in rows.items()]
   digits = [r for row, r in rows.items() if row.startswith('MNIST')]

@@ -9,6 +9,9 @@ regions' energies. A region is a dict with
                  exclusive) | a list of boxes, each resized to (width,
                  height // n_boxes) and stacked vertically into one image
   filters        convolution filters of the region's encoder (e.g. (16, 32))
+  tiles          optional n: the resized region is cut into n x n tiles scored by
+                 one shared model; the image energy is its worst tile's
+                 (config.tile_top_k > 1: the mean of the k worst)
 
 Run:
   python scripts/train_images.py --config experiments/images.py --train DIR --val DIR --workdir W
@@ -50,6 +53,8 @@ def get_config(pattern: str = 'whole') -> ml_collections.ConfigDict:
   config.contamination = 0.01       # threshold: this share of the training images above it
   config.threshold_source = 'train'  # 'train' or 'val': whose energies set the threshold
   config.val_every = 1               # epochs between validation evaluations (0: never)
+  config.num_seeds = 1               # members: R models per region, their ensemble scores (--seeds R)
+  config.tile_top_k = 1              # a tiled region's image energy: mean of its k worst tiles
   # Networks: the compression network is convolutional; its filters come from the region.
   config.model.kind = 'conv'
   config.model.filters = (16, 32)

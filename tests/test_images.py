@@ -375,7 +375,7 @@ def test_find_part_box_within_a_pixel():
 
 def test_surface_dataset_files_are_readable(tmp_path):
   folders = synth.write_surface_dataset(tmp_path / 'a', seed=3, n_train=6, n_test_ok=3, n_test_ng=8)
-  again = synth.write_surface_dataset(tmp_path / 'b', seed=3, n_train=6, n_test_ok=3, n_test_ng=8)
+  synth.write_surface_dataset(tmp_path / 'b', seed=3, n_train=6, n_test_ok=3, n_test_ng=8)
   assert set(folders) == {'train', 'test_ok', 'test_ng'}
   files = sorted(p for p in (tmp_path / 'a').rglob('*') if p.is_file())
   assert {p.suffix for p in files} == {'.png', '.jpg'}

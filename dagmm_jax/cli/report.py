@@ -15,6 +15,7 @@ epochs are config.checkpoints_to_keep's (experiments/images.py keeps all).
 
 from absl import app, flags
 
+from dagmm_jax import files
 from dagmm_jax.reports import inspection
 from dagmm_jax.inspector import Inspector
 from dagmm_jax.cli import common
@@ -43,7 +44,8 @@ def _main():
   metrics = inspection.make_report(inspector, TEST_OK.value, TEST_NG.value, OUT.value,
                                       TARGET_RECALL.value, MAX_FPR.value, TRAIN.value)
   if STORE.value:
-    inspector.save_threshold(WORKDIR.value)
+    with files.workdir_lock(WORKDIR.value):   # not while a training writes the workdir
+      inspector.save_threshold(WORKDIR.value)
     print(f'stored threshold {inspector.threshold:.6g} in {WORKDIR.value}/inspector.json')
   print(' '.join(f'{k}={v:.4g}' if isinstance(v, float) else f'{k}={v}' for k, v in metrics.items()))
 

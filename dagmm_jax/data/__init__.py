@@ -189,7 +189,8 @@ def _csv_values(path: pathlib.Path, rows: list[list[str]], first_line: int) -> n
 
 def _first_nonfinite(x: np.ndarray) -> tuple[int, int] | None:
   """``(row, column)`` of the first value that is NaN, infinite or beyond float32, or None."""
-  bad = ~np.isfinite(x.astype(np.float32))
+  with np.errstate(over='ignore'):   # beyond float32 is reported as such, not warned about
+    bad = ~np.isfinite(x.astype(np.float32))
   return tuple(int(k) for k in np.argwhere(bad)[0]) if bad.any() else None
 
 
