@@ -28,6 +28,17 @@ def get_patterns() -> dict:
       'whole': {
           'all': {'width': 64, 'height': 64, 'region': 'all', 'filters': (16, 32)},
       },
+      'whole128': {
+          'all': {'width': 128, 'height': 128, 'region': 'all', 'filters': (16, 32)},
+      },
+      # Small defects on textured surfaces: the image at 128 x 128 cut into tiles scored by
+      # one shared model, the image energy its worst tile's (config.tile_top_k).
+      'tiles128x2': {
+          'all': {'width': 128, 'height': 128, 'region': 'all', 'filters': (16, 32), 'tiles': 2},
+      },
+      'tiles128x4': {
+          'all': {'width': 128, 'height': 128, 'region': 'all', 'filters': (16, 32), 'tiles': 4},
+      },
       'center': {
           'center': {'width': 32, 'height': 32, 'region': (16, 16, 48, 48), 'filters': (16, 32)},
       },
