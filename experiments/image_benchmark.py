@@ -34,8 +34,10 @@ def get_config() -> ml_collections.ConfigDict:
                                              'filters': (16, 32)}}}
   config.mnist.num_epochs = 30
   config.mnist.val_every = 0
-  # Surfaces, resized to 64 x 64 (the pattern 'whole' of experiments/images.py).
+  # Surfaces at 128 x 128 in 4 x 4 tiles of 32, one shared model, an image scored by its worst
+  # tile (results/image_ablation: stage 2 of its RULE.md).
   config.surface = images.get_config()
+  config.surface.pattern = 'tiles128x4'
   config.surface.num_epochs = 30
   config.surface.val_every = 0
   config.surface_images = ml_collections.ConfigDict({'n_train': 300, 'n_test_ok': 200, 'n_test_ng': 200})
