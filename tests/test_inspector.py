@@ -53,32 +53,27 @@ def test_training_lowers_loss_and_logs_validation(trained):
   assert (workdir / 'training' / 'all' / 'checkpoints' / '200').is_dir()   # orbax, final epoch
 
 
-# Model quality (issue 18). The old parts and the paper's lambda_cov = 0.005 gave an
-# AUROC that moved with float rounding (0.81 on one machine, 0.71 here, 0.67 with
-# --xla_cpu_max_isa=SSE4_2) while the untrained network gave 0.81. With
-# experiments/images.py's lambda_cov = 0 the trained run scores 1.000 on data and
-# training seeds 0-5, and on seeds 0-2 with SSE4_2 and on one core (taskset); the
-# untrained network scores 0.78-0.87 (benchmarks/bench_images.py, results/bench_images).
-# Even defects half as contrasted still score 0.97-0.99. The bounds below sit 0.05
-# under 1.000 and 0.08 over 0.87.
-def test_trained_beats_untrained(trained):
+# Model quality. With the old defaults (tanh, a 2-dimensional code) the trained run
+# scored 1.000 on data and training seeds 0-5 and the untrained network 0.78-0.87
+# (issue 18, results/bench_images). With the gelu / 8-dimensional code defaults
+# (issue 29) the untrained network also scores 1.000 on these parts (seed 0,
+# measured), so only the trained model's detection is checked here; the harder
+# image benchmark (results/image_benchmark) sets the model beside the yardsticks.
+def test_trained_model_detects_the_defects(trained):
   folders, inspector, _ = trained
-  untrained = Inspector.from_config(tiny_config(num_epochs=0)).fit(folders['train'])
-  auroc, auroc_untrained = _auroc(inspector, folders), _auroc(untrained, folders)
-  assert auroc >= 0.95 and auroc >= auroc_untrained + 0.05, (auroc, auroc_untrained)
+  assert _auroc(inspector, folders) >= 0.95
 
 
 @pytest.mark.slow
-def test_trained_beats_untrained_over_seeds(tmp_path):
-  """The benchmark behind the bounds above: three more data and training seeds."""
+def test_trained_model_detects_the_defects_over_seeds(tmp_path):
+  """The bound above on three more data and training seeds."""
   results = []
   for seed in (1, 2, 3):
     folders = synth.write_dataset(tmp_path / str(seed), seed=seed, size=32, n_train=60, n_val=10,
                                   n_test_ok=30, n_test_ng=30)
     trained = Inspector.from_config(tiny_config(seed=seed)).fit(folders['train'], folders['val'])
-    untrained = Inspector.from_config(tiny_config(seed=seed, num_epochs=0)).fit(folders['train'])
-    results.append((_auroc(trained, folders), _auroc(untrained, folders)))
-  assert all(a >= 0.95 and a >= u + 0.05 for a, u in results), results
+    results.append(_auroc(trained, folders))
+  assert all(a >= 0.95 for a in results), results
 
 
 def test_threshold_is_training_percentile(trained):
@@ -201,7 +196,8 @@ def test_report_sets_yardsticks_beside_dagmm(trained, tmp_path):
   for name, score in yardsticks.scores(x_train, x_test).items():
     assert saved['yardsticks'][name]['auroc'] == pytest.approx(metrics.auroc(labels, score))
     assert f"| {name} | {saved['yardsticks'][name]['auroc']:.4f} |" in (tmp_path / 'report.md').read_text()
-  assert set(saved['health']) == {'all'} and 'code_std' in saved['health']['all']
+  latent = int(inspector.models['all'].config.model.latent_dims)
+  assert len(saved['health']['all']['collapsed_dims']) < latent   # the trained demo model's code lives
 
 
 def test_a_collapsed_code_is_reported(trained, tmp_path):
@@ -214,10 +210,12 @@ def test_a_collapsed_code_is_reported(trained, tmp_path):
   code['kernel'] = np.zeros_like(code['kernel'])
   train = dead.load_images(folders['train']).arrays['all']
   model._finish(model.params_, train, None)
-  assert model.health_['collapsed_dims'] == [0, 1]
-  assert 'WARNING: collapsed code: 2 of 2' in health_line('all', model.health_)
+  latent = int(model.config.model.latent_dims)
+  assert model.health_['collapsed_dims'] == list(range(latent))
+  assert f'WARNING: collapsed code: {latent} of {latent}' in health_line('all', model.health_)
+  assert len(inspector.models['all'].health_['collapsed_dims']) < latent
   inspection.make_report(dead, folders['test_ok'], folders['test_ng'], tmp_path)
-  assert '**WARNING: collapsed code: 2 of 2' in (tmp_path / 'report.md').read_text()
+  assert f'**WARNING: collapsed code: {latent} of {latent}' in (tmp_path / 'report.md').read_text()
 
 
 def test_seeds_train_the_models_of_single_trainings(trained, tmp_path):
@@ -256,4 +254,5 @@ def test_a_tiled_region_scores_an_image_by_its_worst_tile(trained):
   np.testing.assert_allclose(got, tiles.max(axis=1), rtol=1e-4, atol=1e-3)   # other batch shapes
   assert len(np.unique(np.argmax(tiles, axis=1))) > 1   # the worst tile is not always the same one
   train_set = inspector.load_images(folders['train'])
-  assert inspector.embed('all', train_set.arrays['all']).shape == (len(train_set.names), 4)
+  assert inspector.embed('all', train_set.arrays['all']).shape == (len(train_set.names),
+                                                                  model.config.model.latent_dims + 2)
