@@ -53,5 +53,8 @@ def test_health_flags_a_constant_code_and_a_mean_reconstruction():
   dead[:, 1] = 0.25 + 1e-6 * rng.normal(size=50)
   bad = health.check(dead, 2, mean_err * np.ones(50), mean_err)
   assert bad['collapsed_dims'] == [1]
-  assert any('collapsed code: 1 of 2' in w for w in bad['warnings'])
+  assert any('collapsed code: 1 of 2' in w and 'unused' in w for w in bad['warnings'])
+  dead[:, 0] = -1.0
+  assert any('2 of 2' in w and 'reconstruction features alone' in w
+             for w in health.check(dead, 2, mean_err * np.ones(50), mean_err)['warnings'])
   assert any('no better than the mean' in w for w in bad['warnings'])

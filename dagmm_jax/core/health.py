@@ -39,9 +39,11 @@ def check(z: np.ndarray, latent_dims: int, sq_err: np.ndarray, mean_image_error:
   collapsed = [int(j) for j in np.flatnonzero(std < CODE_STD_FLOOR)]
   warnings = []
   if collapsed:
+    rest = ('the energy rests on the reconstruction features alone' if len(collapsed) == latent_dims
+            else 'those dimensions are unused')
     warnings.append(f'collapsed code: {len(collapsed)} of {latent_dims} code dimensions are constant over '
                     f'the training rows (std {", ".join(f"{s:.2g}" for s in std[collapsed])} < '
-                    f'{CODE_STD_FLOOR:g}); the energy rests on the reconstruction features alone')
+                    f'{CODE_STD_FLOOR:g}); {rest}')
   if ratio >= MEAN_IMAGE_RATIO:
     warnings.append(f'reconstruction no better than the mean: mean squared error {rec:.4g} is '
                     f'{ratio:.2f} x that of the training mean ({mean_err:.4g})')
