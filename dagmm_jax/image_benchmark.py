@@ -76,7 +76,12 @@ def run_cell(cell: Cell, config: ml_collections.ConfigDict, workdir: pathlib.Pat
   """Trains and scores one cell; returns its record (AUROC and AUPRC per scorer)."""
   started = time.perf_counter()
   folders = write_images(cell, config, workdir / 'images' / cell.name, mnist_data)
-  inspector = Inspector.from_config(inspector_config(cell, config)).fit(folders['train'])
+  try:
+    inspector = Inspector.from_config(inspector_config(cell, config)).fit(folders['train'])
+  except FloatingPointError as e:   # counted as a failed cell, never dropped
+    shutil.rmtree(workdir / 'images' / cell.name, ignore_errors=True)
+    return {'cell': cell.name, 'task': cell.task, 'digit': cell.digit, 'split_seed': cell.split_seed,
+            'failed': str(e), 'seconds': time.perf_counter() - started}
   trained = time.perf_counter()
   ok, ng = inspector.load_images(folders['test_ok']), inspector.load_images(folders['test_ng'])
   arrays = {k: np.concatenate([ok.arrays[k], ng.arrays[k]]) for k in ok.arrays}
@@ -112,6 +117,9 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> list[
     record = run_cell(cell, config, workdir, mnist_data)
     files.write_json(path, record)
     records.append(record)
+    if 'failed' in record:
+      logging.warning('cell %d/%d %s FAILED: %s', i + 1, len(todo), cell.name, record['failed'])
+      continue
     s = record['scores']
     logging.info('cell %d/%d %s: member 0 AUROC %.4f, ensemble %.4f, pca50 %.4f, knn5 %.4f (%.0f s)',
                  i + 1, len(todo), cell.name, s['member_0']['auroc'], s['ensemble']['auroc'],
@@ -122,7 +130,9 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> list[
 
 
 def collapsed_members(record: dict[str, Any]) -> int:
-  """Members of a cell with a collapsed code in any region."""
+  """Members of a cell with a collapsed code in any region (0 for a failed cell)."""
+  if 'failed' in record:
+    return 0
   return sum(any(h and h['collapsed_dims'] for h in member.values()) for member in record['health'])
 
 
@@ -133,18 +143,23 @@ def summary(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
   groups: dict[str, list[dict]] = {}
   for r in records:
     groups.setdefault(Cell(r['task'], r['digit'], r['split_seed']).row, []).append(r)
-  for row, rs in groups.items():
+  for row, every in groups.items():
+    rs = [r for r in every if 'failed' not in r]
+    failed = [r['cell'] for r in every if 'failed' in r]
+    if not rs:
+      rows[row] = {'splits': 0, 'failed': failed, 'seconds': float(sum(r['seconds'] for r in every))}
+      continue
     auroc = lambda k: np.array([r['scores'][k]['auroc'] for r in rs])
     members = [k for k in rs[0]['scores'] if k.startswith('member_')]
     scorers = {'DAGMM (one model)': auroc('member_0'),
                'members (mean)': np.mean([auroc(k) for k in members], axis=0),
                'ensemble': auroc('ensemble')}
     scorers.update({y.name: auroc(y.name) for y in yardsticks.YARDSTICKS})
-    rows[row] = {'splits': len(rs), 'members': len(members),
+    rows[row] = {'splits': len(rs), 'failed': failed, 'members': len(members),
                  'auroc': {k: (float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else float('nan'))
                            for k, v in scorers.items()},
                  'collapsed': sum(collapsed_members(r) for r in rs),
-                 'seconds': float(sum(r['seconds'] for r in rs))}
+                 'seconds': float(sum(r['seconds'] for r in every))}
   return rows
 
 
@@ -153,17 +168,22 @@ def table(records: list[dict[str, Any]], config: ml_collections.ConfigDict) -> s
   rows = summary(records)
   names = ['DAGMM (one model)', 'members (mean)', 'ensemble'] + [y.name for y in yardsticks.YARDSTICKS]
   fmt = lambda m, s: f'{m:.4f} ± {s:.4f}' if np.isfinite(s) else f'{m:.4f}'
-  head = ('| row | ' + ' | '.join(names) + ' | collapsed members | minutes |\n|'
-          + '---|' * (len(names) + 3))
-  lines = [f'| {row} | ' + ' | '.join(fmt(*r['auroc'][n]) for n in names)
-           + f" | {r['collapsed']} of {r['splits'] * r['members']} | {r['seconds'] / 60:.1f} |"
+  head = ('| row | ' + ' | '.join(names) + ' | collapsed members | failed cells | minutes |\n|'
+          + '---|' * (len(names) + 4))
+  lines = [f'| {row} | ' + ' | '.join(fmt(*r['auroc'][n]) if r['splits'] else 'failed' for n in names)
+           + f" | {r['collapsed'] if r['splits'] else 0} of {r['splits'] * r.get('members', 0)} | "
+           + f"{len(r['failed'])} | {r['seconds'] / 60:.1f} |"
            for row, r in rows.items()]
-  digits = [r for row, r in rows.items() if row.startswith('MNIST')]
+  digits = [r for row, r in rows.items() if row.startswith('MNIST') and r['splits']]
   if len(digits) > 1:
     mean = lambda n: np.mean([r['auroc'][n][0] for r in digits])
     lines.append(f'| **MNIST, mean of {len(digits)} digits** | '
-                 + ' | '.join(f'**{mean(n):.4f}**' for n in names) + ' | | |')
+                 + ' | '.join(f'**{mean(n):.4f}**' for n in names) + ' | | | |')
   total = sum(r['seconds'] for r in records) / 60
+  failures = ''.join(f"\n- `{r['cell']}` failed: {r['failed']}" for r in records if 'failed' in r)
+  if failures:
+    failures = ("\n\nFailed cells (their split seed is left out of the row's mean and std, and "
+                'counted here):' + failures)
   return f"""# Image benchmark
 
 AUROC, mean ± std over split seeds {list(config.split_seeds)} (sample std);
@@ -176,5 +196,5 @@ training image. Collapsed members: a code dimension with spread < 1e-3 over the
 training images (core/health.py). Total {total:.1f} min.
 
 {head}
-{chr(10).join(lines)}
+{chr(10).join(lines)}{failures}
 """

@@ -46,3 +46,16 @@ def test_benchmark_runs_resumes_and_tabulates(tmp_path, data_file, monkeypatch):
   summary = image_benchmark.summary(again)['MNIST digit 1']
   member_0 = [c['scores']['member_0']['auroc'] for c in records[:2]]
   assert summary['auroc']['DAGMM (one model)'][0] == pytest.approx(sum(member_0) / 2)
+
+
+def test_a_failed_cell_is_counted_not_dropped(tmp_path, monkeypatch):
+  config = _tiny(tasks=('surface',))
+
+  def fail(*args, **kwargs):
+    raise FloatingPointError('training failed: non-finite loss or gradients at epoch 3 of seed 0')
+  monkeypatch.setattr(image_benchmark.Inspector, 'fit', fail)
+  records = image_benchmark.run(config, tmp_path)
+  assert [r['failed'][:15] for r in records] == ['training failed'] * 2
+  md = (tmp_path / 'benchmark.md').read_text()
+  assert '| surfaces | failed |' in md and '`surface-s0` failed: training failed' in md
+  assert image_benchmark.summary(records)['surfaces']['failed'] == ['surface-s0', 'surface-s1']
