@@ -4,13 +4,16 @@ Writes ``--n`` synthetic 64 x 64 parts, trains the default inspector of
 experiments/images.py for ``--epochs`` epochs (the speed of scoring does not depend
 on how well it is trained) and times, over ``--repeats`` runs each: reading the
 folder (Pillow), scoring the loaded arrays (the compiled networks and GMM), and
-``inspector.score_to_csv`` end to end (what ``dagmm-score`` runs after loading the
-model). The first scoring call compiles and is timed apart.
+``inspector.score_to_csv`` end to end (what ``dagmm-score`` runs after its imports:
+load the model, compile, read, score, write) and the ``dagmm-score`` command as a
+new process (imports included). The first scoring call compiles and is timed apart.
 
   python -m benchmarks.bench_score_images --out runs/bench_score --n 2000
 """
 import json
 import pathlib
+import subprocess
+import sys
 import time
 
 from absl import flags
@@ -56,10 +59,14 @@ def main():
   model.score_arrays(loaded.arrays, loaded.names)   # compiled once, as a long dagmm-score run would be
   csv = _median_seconds(lambda: inspector_lib.score_to_csv(out / 'model', folders['test_ok'],
                                                            out / 'scores.csv'), r)
+  command = [sys.executable, '-m', 'dagmm_jax.cli.score', '--workdir', str(out / 'model'),
+             '--input', str(folders['test_ok']), '--out', str(out / 'scores_command.csv')]
+  process = _median_seconds(lambda: subprocess.run(command, check=True, capture_output=True), r)
   n = len(loaded.names)
   result = {'images': n, 'members': SEEDS.value, 'first_score_call_s': first,
             'read_images_per_s': n / read, 'score_images_per_s': n / score,
-            'score_to_csv_images_per_s': n / csv, 'score_share_of_end_to_end': score / csv}
+            'score_to_csv_images_per_s': n / csv, 'command_images_per_s': n / process,
+            'command_seconds': process, 'score_share_of_end_to_end': score / csv}
   (out / 'results.json').write_text(json.dumps(result, indent=2) + '\n')
   print(json.dumps(result, indent=2))
 
