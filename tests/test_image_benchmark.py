@@ -26,6 +26,7 @@ def test_cells_cover_every_task_digit_and_split():
     image_benchmark.cells(c)
 
 
+@pytest.mark.slow   # about 1.5 min here; the failed-cell test below covers the table in the default suite
 def test_benchmark_runs_resumes_and_tabulates(tmp_path, data_file, monkeypatch):
   data_file('t10k-images-idx3-ubyte.gz'), data_file('t10k-labels-idx1-ubyte.gz')
   config = _tiny()

@@ -236,7 +236,7 @@ def test_a_folder_of_several_source_sizes_warns(tmp_path):
 def inspector(tmp_path_factory):
   """An untrained inspector (scoring only: fast) on a few synthetic parts."""
   root = tmp_path_factory.mktemp('parts')
-  folders = synth.write_dataset(root, seed=0, size=32, n_train=8, n_val=2, n_test_ok=4, n_test_ng=4)
+  folders = synth.write_dataset(root, seed=0, size=32, n_train=16, n_val=2, n_test_ok=4, n_test_ng=4)
   workdir = root / 'model'
   Inspector.from_config(tiny_config(num_epochs=0)).fit(folders['train']).save(workdir)
   return folders, workdir
