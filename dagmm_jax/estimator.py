@@ -99,8 +99,9 @@ class ModelError(UserError, ValueError):
   """A saved model is missing, incomplete or corrupt, or the model is not fitted."""
 
 
-def _first_seed(tree: Any) -> Any:
-  return jax.tree_util.tree_map(lambda a: a[0], tree)
+def _seed(tree: Any, i: int = 0) -> Any:
+  """Seed ``i``'s slice of a tree with a leading seed axis."""
+  return jax.tree_util.tree_map(lambda a: a[i], tree)
 
 
 class Programs(NamedTuple):
@@ -392,8 +393,7 @@ class DAGMM:
                'n_nonfinite': int(m.n_nonfinite[i]), 'min_eig': float(np.min(m.min_eig[i])),
                'code_std': [float(v) for v in m.code_std[i]]}
         if val_every and (epoch % val_every == 0 or epoch == config.num_epochs):
-          params_i = jax.tree_util.tree_map(lambda a: a[i], st.params)
-          e, r = jax.device_get(self.programs.validate(params_i, xd, xv, shift, scale))
+          e, r = jax.device_get(self.programs.validate(_seed(st.params, i), xd, xv, shift, scale))
           row.update(val_energy=float(np.mean(e)), val_reconstruction=float(np.mean(r)))
         histories[i].append(row)
         if log_path is not None:
@@ -418,7 +418,8 @@ class DAGMM:
       m.feature_names_in_, m.flag_out_of_range = self.feature_names_in_, self.flag_out_of_range
       m.feature_min_, m.feature_max_ = self.feature_min_, self.feature_max_
       m.history_ = histories[i]
-      m._finish(jax.tree_util.tree_map(lambda a: a[i], state.params), xd, x_val)
+      m._programs = self.programs   # the seed is not in them: compiled once for every member
+      m._finish(_seed(state.params, i), xd, x_val)
     return models
 
   def _sibling(self) -> 'DAGMM':
@@ -472,7 +473,7 @@ class DAGMM:
         state = checkpoint.restore(mngr, like, step)
     except FileNotFoundError as e:
       raise ModelError(str(e)) from None
-    return self._finish(_first_seed(state.params), x, x_val)
+    return self._finish(_seed(state.params), x, x_val)
 
   # -- scoring ----------------------------------------------------------------
   def _require_fitted(self) -> None:
@@ -682,10 +683,9 @@ def _mismatch(net: DAGMMNet, model: DAGMM) -> str | None:
   checks = {'gmm phi': (model.gmm_.phi, (k,)), 'gmm mu': (model.gmm_.mu, (k, d)),
             'gmm cov': (model.gmm_.cov, (k, d, d)), 'scaler shift': (model.shift_, (features,)),
             'scaler scale': (model.scale_, (features,))}
-  if model.feature_min_ is not None:
-    n_range = 1 if len(model.input_shape_) == 3 else model.input_shape_[0]
-    checks.update({'training range min (model.json)': (model.feature_min_, (n_range,)),
-                   'training range max (model.json)': (model.feature_max_, (n_range,))})
+  if model.feature_min_ is not None:   # range_features: a value per feature, or one per image
+    checks.update({'training range min (model.json)': (model.feature_min_, (features,)),
+                   'training range max (model.json)': (model.feature_max_, (features,))})
   for what, (a, shape) in checks.items():
     if np.shape(a) != shape:
       return f'{what} has shape {np.shape(a)}, config.json and input_shape give {shape}'

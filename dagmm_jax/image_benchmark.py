@@ -75,30 +75,30 @@ def run_cell(cell: Cell, config: ml_collections.ConfigDict, workdir: pathlib.Pat
              mnist_data: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, Any]:
   """Trains and scores one cell; returns its record (AUROC and AUPRC per scorer)."""
   started = time.perf_counter()
-  folders = write_images(cell, config, workdir / 'images' / cell.name, mnist_data)
+  root = workdir / 'images' / cell.name
+  ids = {'cell': cell.name, 'task': cell.task, 'digit': cell.digit, 'split_seed': cell.split_seed}
   try:
-    inspector = Inspector.from_config(inspector_config(cell, config)).fit(folders['train'])
-  except FloatingPointError as e:   # counted as a failed cell, never dropped
-    shutil.rmtree(workdir / 'images' / cell.name, ignore_errors=True)
-    return {'cell': cell.name, 'task': cell.task, 'digit': cell.digit, 'split_seed': cell.split_seed,
-            'failed': str(e), 'seconds': time.perf_counter() - started}
-  trained = time.perf_counter()
-  ok, ng = inspector.load_images(folders['test_ok']), inspector.load_images(folders['test_ng'])
-  arrays = {k: np.concatenate([ok.arrays[k], ng.arrays[k]]) for k in ok.arrays}
-  labels = np.r_[np.zeros(len(ok.names)), np.ones(len(ng.names))].astype(bool)
-  scores = {f'member_{i}': e for i, e in enumerate(inspector.member_scores(arrays))}
-  scores['ensemble'] = inspector.score_arrays(arrays, ok.names + ng.names).energies
-  x_train = flat_pixels(inspector.load_images(folders['train']).arrays)
-  scores.update(yardsticks.scores(x_train, flat_pixels(arrays)))
-  record = {
-      'cell': cell.name, 'task': cell.task, 'digit': cell.digit, 'split_seed': cell.split_seed,
-      'n_train': int(x_train.shape[0]), 'n_ok': int((~labels).sum()), 'n_ng': int(labels.sum()),
-      'scores': {k: {'auroc': metrics.auroc(labels, v), 'auprc': metrics.auprc(labels, v)}
-                 for k, v in scores.items()},
-      'health': [{name: m.health_ for name, m in member.items()} for member in inspector.members],
-      'train_seconds': trained - started, 'seconds': time.perf_counter() - started}
-  shutil.rmtree(workdir / 'images' / cell.name, ignore_errors=True)
-  return record
+    folders = write_images(cell, config, root, mnist_data)
+    try:
+      inspector = Inspector.from_config(inspector_config(cell, config)).fit(folders['train'])
+    except FloatingPointError as e:   # counted as a failed cell, never dropped
+      return {**ids, 'failed': str(e), 'seconds': time.perf_counter() - started}
+    trained = time.perf_counter()
+    ok, ng = inspector.load_images(folders['test_ok']), inspector.load_images(folders['test_ng'])
+    arrays = {k: np.concatenate([ok.arrays[k], ng.arrays[k]]) for k in ok.arrays}
+    labels = np.r_[np.zeros(len(ok.names)), np.ones(len(ng.names))].astype(bool)
+    scored = inspector.score_arrays(arrays, ok.names + ng.names)
+    scores = {f'member_{i}': e for i, e in enumerate(scored.member_energies)}
+    scores['ensemble'] = scored.energies
+    x_train = flat_pixels(inspector.load_images(folders['train']).arrays)
+    scores.update(yardsticks.scores(x_train, flat_pixels(arrays)))
+    return {**ids, 'n_train': int(x_train.shape[0]), 'n_ok': int((~labels).sum()), 'n_ng': int(labels.sum()),
+            'scores': {k: {'auroc': metrics.auroc(labels, v), 'auprc': metrics.auprc(labels, v)}
+                       for k, v in scores.items()},
+            'health': [{name: m.health_ for name, m in member.items()} for member in inspector.members],
+            'train_seconds': trained - started, 'seconds': time.perf_counter() - started}
+  finally:   # the images are written again if the cell is run again
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @files.holds_workdir_lock

@@ -40,6 +40,7 @@ class Scores(NamedTuple):
   region_energies: dict[str, np.ndarray]   # [N] per region (of the first member)
   is_anomaly: np.ndarray                   # [N] 0/1 at the stored threshold
   out_of_range: np.ndarray                 # [N] bool: a region's mean intensity outside its training range
+  member_energies: list[np.ndarray]        # [R] per member, its image energies [N] (energies combines them)
 
 
 def region_config(config: ml_collections.ConfigDict, region: Region) -> ml_collections.ConfigDict:
@@ -153,10 +154,6 @@ class Inspector:
       scores = self._combine(train)
     self.threshold = threshold(scores, self.config.get('contamination', 0.01))
 
-  def member_scores(self, arrays: dict[str, np.ndarray]) -> list[np.ndarray]:
-    """``[R]`` per member, its image energies ``[N]``."""
-    return [self._member_energies(m, arrays)[0] for m in self.members]
-
   def score_arrays(self, arrays: dict[str, np.ndarray], names: list[str]) -> Scores:
     if not self.members:
       raise ModelError('the inspector is not fitted: call fit() or Inspector.load() first')
@@ -166,7 +163,8 @@ class Inspector:
     flagged = energies > self.threshold
     if self.config.get('flag_out_of_range', False):   # images: reported, not flagged by default
       flagged |= outside
-    return Scores(names, energies, per_member[0][2], flagged.astype(np.int64), outside)
+    return Scores(names, energies, per_member[0][2], flagged.astype(np.int64), outside,
+                  [e for e, _, _ in per_member])
 
   def embed(self, region: str, images: np.ndarray) -> np.ndarray:
     """``[N, latent + 2]`` the first member's ``z`` of each image of ``region``; of

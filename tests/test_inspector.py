@@ -230,9 +230,10 @@ def test_seeds_train_the_models_of_single_trainings(trained, tmp_path):
     assert member['all'].config.seed == seed
     np.testing.assert_allclose(member['all'].decision_function(ok.arrays['all']),
                                alone.models['all'].decision_function(ok.arrays['all']), rtol=2e-4, atol=2e-4)
-  e = both.member_scores(ok.arrays)
-  expected = np.mean([(x - med) / iqr for x, (med, iqr) in zip(e, both.standardise)], axis=0)
-  np.testing.assert_allclose(both.score_arrays(ok.arrays, ok.names).energies, expected)
+  scored = both.score_arrays(ok.arrays, ok.names)
+  expected = np.mean([(x - med) / iqr for x, (med, iqr) in zip(scored.member_energies, both.standardise)],
+                     axis=0)
+  np.testing.assert_allclose(scored.energies, expected)
   both.save(tmp_path / 'w')
   again = Inspector.load(tmp_path / 'w')
   np.testing.assert_allclose(again.score_arrays(ok.arrays, ok.names).energies, expected, rtol=1e-6)

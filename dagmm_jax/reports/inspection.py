@@ -150,7 +150,7 @@ def make_report(inspector: Inspector, test_ok: str | os.PathLike, test_ng: str |
             'n_ok': int((~labels).sum()), 'n_ng': int(labels.sum())}
   several = len(inspector.members) > 1
   if several:   # each member alone, beside the ensemble (``e``)
-    member_auroc = [metrics.auroc(labels, m) for m in inspector.member_scores(arrays)]
+    member_auroc = [metrics.auroc(labels, m) for m in scores.member_energies]
     result.update(members=len(member_auroc), member_auroc_mean=float(np.mean(member_auroc)),
                   member_auroc_std=float(np.std(member_auroc)))
   health = {f'{name} (seed {m.config.seed})' if several else name: m.health_
@@ -193,10 +193,8 @@ def make_report(inspector: Inspector, test_ok: str | os.PathLike, test_ng: str |
            out / 'missed.png', 'no NG images')
 
   yard_md = yard if isinstance(yard, str) else '\n'.join(
-      f'| {name} | {v["auroc"]:.4f} | {v["auprc"]:.4f} |' for name, v in yard.items())
-  if not isinstance(yard, str):
-    yard_md = ('| scorer | AUROC | AUPRC |\n|---|---|---|\n'
-               f'| **DAGMM** | {result["auroc"]:.4f} | {result["auprc"]:.4f} |\n' + yard_md)
+      ['| scorer | AUROC | AUPRC |', '|---|---|---|', f'| **DAGMM** | {result["auroc"]:.4f} | {result["auprc"]:.4f} |']
+      + [f'| {name} | {v["auroc"]:.4f} | {v["auprc"]:.4f} |' for name, v in yard.items()])
   members_md = ''
   if several:
     members_md = (f'; {len(inspector.members)} members (seeds '
