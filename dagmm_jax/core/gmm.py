@@ -77,32 +77,89 @@ def regularize(params: GMMParams, regularizer: Callable[[jnp.ndarray, jnp.ndarra
   return params._replace(cov=regularizer(params.cov, params.phi * n_rows))
 
 
-def _component_log_density(z: jnp.ndarray, mu: jnp.ndarray, cov: jnp.ndarray) -> jnp.ndarray:
-  """log N(z; mu, cov) for one component via Cholesky; NaN where Cholesky fails."""
+def _component_log_density(z: jnp.ndarray, mu: jnp.ndarray, chol: jnp.ndarray) -> jnp.ndarray:
+  """log N(z; mu, L L^T) for one component, given its lower Cholesky factor ``L``."""
   d = z.shape[-1]
-  chol, lower = cho_factor(cov, lower=True)
-  white = solve_triangular(chol, (z - mu).T, lower=lower)      # [D, N]
+  white = solve_triangular(chol, (z - mu).T, lower=True)      # [D, N]
   maha = jnp.sum(white * white, axis=0)
   log_det = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol)))
   return -0.5 * (maha + log_det + d * jnp.log(2.0 * jnp.pi).astype(z.dtype))
 
 
-def component_log_densities(z: jnp.ndarray, params: GMMParams) -> jnp.ndarray:
-  """``[N, K]`` log densities of every sample under every component (vmap over K)."""
-  per_k = jax.vmap(_component_log_density, in_axes=(None, 0, 0))(z, params.mu, params.cov)
+def cholesky(cov: jnp.ndarray) -> jnp.ndarray:
+  """``[K, D, D]`` lower Cholesky factors (``cho_factor``); NaN where one fails."""
+  return jax.vmap(lambda c: cho_factor(c, lower=True)[0])(cov)
+
+
+def component_log_densities(z: jnp.ndarray, params: GMMParams,
+                            chol: jnp.ndarray | None = None) -> jnp.ndarray:
+  """``[N, K]`` log densities of every sample under every component (vmap over K).
+  ``chol``: the covariances' Cholesky factors if already formed (``safe_cholesky``)."""
+  chol = cholesky(params.cov) if chol is None else chol
+  per_k = jax.vmap(_component_log_density, in_axes=(None, 0, 0))(z, params.mu, chol)
   return per_k.T
 
 
-def energy(z: jnp.ndarray, params: GMMParams) -> jnp.ndarray:
+def energy(z: jnp.ndarray, params: GMMParams, chol: jnp.ndarray | None = None) -> jnp.ndarray:
   """Sample energy ``E(z) = -log sum_k phi_k N(z; mu_k, Sigma_k)`` (eq. 6), ``[N]``.
 
   Computed in log space with ``logsumexp`` over components. A component with
   ``phi_k = 0`` contributes nothing (its log weight is floored at the dtype's
-  smallest normal number so that its gradient stays finite). A failed Cholesky
-  gives NaN, which callers detect (see ``train.py``); it is never replaced.
+  smallest normal number so that its gradient stays finite). ``chol``: the
+  covariances' Cholesky factors if already formed (``safe_cholesky``);
+  otherwise a failed Cholesky gives NaN, which callers detect (see
+  ``train.py``); it is never replaced.
   """
   log_phi = jnp.log(jnp.maximum(params.phi, jnp.finfo(params.phi.dtype).tiny))
-  return -logsumexp(component_log_densities(z, params) + log_phi[None, :], axis=1)
+  return -logsumexp(component_log_densities(z, params, chol) + log_phi[None, :], axis=1)
+
+
+def _sqrt(v: jnp.ndarray) -> jnp.ndarray:
+  """``sqrt(v)`` for ``v >= 0`` with a zero gradient at 0 (not inf: inf times a zero
+  cotangent is NaN)."""
+  pos = v > 0
+  return jnp.where(pos, jnp.sqrt(jnp.where(pos, v, 1.0)), 0.0)
+
+
+def row_factors(z: jnp.ndarray, gamma: jnp.ndarray, weights: jnp.ndarray, mu: jnp.ndarray,
+                scale: jnp.ndarray, add: jnp.ndarray, skip: jnp.ndarray | None = None) -> jnp.ndarray:
+  """``[K, D, D]`` lower Cholesky factors of ``scale_k * Sigma_k + diag(add_k)``
+  formed from the rows, never from the rounded covariance.
+
+  ``Sigma_k = A_k^T A_k`` with ``A_k = sqrt(gamma_k / n_k) (z - mu_k)`` (eq. 5), so
+  the regularized covariance is ``B_k^T B_k`` for ``B_k = [sqrt(scale_k) A_k;
+  diag(sqrt(add_k))]`` and its Cholesky factor is ``R_k^T`` for ``B_k = Q_k R_k``
+  (diagonal made positive). Householder QR is backward stable in ``B_k``, whose
+  entries are the square roots of the covariance's: the factor is exact for a
+  covariance within rounding of ``B_k``, which is positive semi-definite by
+  construction and at least ``diag(add_k)``. Forming ``Sigma_k`` first and
+  factoring it loses that (its rounding, relative to its largest eigenvalue, can
+  exceed ``add_k``). Components masked by ``skip [K]`` get the identity (and a
+  finite gradient) instead.
+  """
+  g = gamma * weights[:, None].astype(gamma.dtype)                        # [N, K]
+  denom = jnp.maximum(jnp.sum(g, axis=0), jnp.finfo(g.dtype).eps)         # as fit_gmm
+  a = _sqrt(g / denom)[:, :, None] * (z[:, None, :] - mu[None])           # [N, K, D]
+  eye = jnp.eye(z.shape[1], dtype=z.dtype)
+  b = jnp.concatenate([_sqrt(scale)[:, None, None] * jnp.swapaxes(a, 0, 1),
+                       _sqrt(add)[:, :, None] * eye], axis=1)             # [K, N + D, D]
+  if skip is not None:
+    harmless = jnp.concatenate([jnp.zeros_like(b[0, :-z.shape[1]]), eye])
+    b = jnp.where(skip[:, None, None], harmless, b)
+  r = jnp.linalg.qr(b, mode='r')                                          # [K, D, D]
+  sign = jnp.where(jnp.diagonal(r, axis1=-2, axis2=-1) < 0, -1.0, 1.0).astype(r.dtype)
+  return jnp.swapaxes(r * sign[..., :, None], -1, -2)
+
+
+def safe_cholesky(cov: jnp.ndarray, rows: Callable[[jnp.ndarray], jnp.ndarray]) -> jnp.ndarray:
+  """``[K, D, D]`` Cholesky factors of ``cov``: ``cho_factor``'s where it succeeds
+  (bit for bit), ``rows(ok)`` for the components where it fails. ``rows`` gets
+  the ``[K]`` mask of the components that do not need it (``row_factors``'s
+  ``skip``): neither side's unused branch may put a NaN into a gradient."""
+  ok = cholesky_ok(jax.lax.stop_gradient(cov))
+  eye = jnp.eye(cov.shape[-1], dtype=cov.dtype)
+  chol = cholesky(jnp.where(ok[:, None, None], cov, eye))
+  return jnp.where(ok[:, None, None], chol, rows(ok))
 
 
 def covariance_penalty(cov: jnp.ndarray) -> jnp.ndarray:

@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 
 from dagmm_jax.core import gmm
-from dagmm_jax.core.model import DAGMMNet, squared_error
+from dagmm_jax.core.model import DAGMMNet, NetOutput, squared_error
 
 
 class LossTerms(NamedTuple):
@@ -25,6 +25,19 @@ def _weighted_std(v: jnp.ndarray, w: jnp.ndarray, n: jnp.ndarray) -> jnp.ndarray
   """``[D]`` standard deviation of the rows of ``v [N, D]`` with 0/1 weights ``w`` (``n`` of them)."""
   mean = jnp.sum(w[:, None] * v, axis=0) / n
   return jnp.sqrt(jnp.sum(w[:, None] * (v - mean) ** 2, axis=0) / n)
+
+
+def _cholesky(regularizer: Callable, fit: gmm.GMMParams, params: gmm.GMMParams, out: NetOutput,
+              weights: jnp.ndarray, n: jnp.ndarray) -> jnp.ndarray | None:
+  """The regularized covariances' Cholesky factors: formed from the batch's rows
+  (``gmm.row_factors``) for a component whose rounded covariance has none, when the
+  regularizer is a loading (``regularizers.Loading``); None (plain Cholesky, NaN on
+  failure) otherwise."""
+  loading = getattr(regularizer, 'loading', lambda *_: None)(fit.cov, fit.phi * n)
+  if loading is None:
+    return None
+  rows = lambda ok: gmm.row_factors(out.z, out.gamma, weights, fit.mu, *loading, skip=ok)
+  return gmm.safe_cholesky(params.cov, rows)
 
 
 def dagmm_loss(variables, net: DAGMMNet, x: jnp.ndarray,
@@ -48,8 +61,9 @@ def dagmm_loss(variables, net: DAGMMNet, x: jnp.ndarray,
   wmean = lambda v: jnp.sum(jnp.where(valid, v, 0.0)) / n
   out = net.apply(variables, x, train=True, rngs={'dropout': dropout_key})
   sq_err = squared_error(x, out.x_hat)
-  params = gmm.regularize(gmm.fit_gmm(out.z, out.gamma, weights), regularizer, n)
-  energies = gmm.energy(out.z, params)
+  fit = gmm.fit_gmm(out.z, out.gamma, weights)
+  params = gmm.regularize(fit, regularizer, n)
+  energies = gmm.energy(out.z, params, _cholesky(regularizer, fit, params, out, weights, n))
   terms = LossTerms(
       reconstruction=wmean(sq_err),
       energy=wmean(energies),

@@ -1,19 +1,39 @@
 """Covariance regularizers: the one registry that lists them.
 
-A regularizer is a pure function ``(cov, **params) -> cov`` applied to each
-fitted mixture covariance ``cov`` of shape ``[..., D, D]``. Adding one is one
-function plus one entry in ``REGULARIZERS``. Configs select one with a spec
-string such as ``'jitter(eps=1e-6)'`` or ``'none'``.
+A regularizer is a pure function of a fitted mixture covariance ``cov`` of
+shape ``[..., D, D]`` (and, for data-driven ones, each component's effective
+sample count ``n_eff``). Most are a *loading*: they return ``Loading(scale,
+add)``, meaning ``scale * cov + diag(add)``; in that form the training objective
+can also form the regularized covariance's Cholesky factor from the rows
+themselves when the rounded covariance has none (``gmm.row_factors``,
+docs/singularity.md). A regularizer that is no loading returns the matrix.
+Adding one is one function plus one entry in ``REGULARIZERS``. Configs select
+one with a spec string such as ``'jitter(eps=1e-6)'`` or ``'none'``.
 """
 import ast
 import functools
 import inspect
-from typing import Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-Regularizer = Callable[..., jnp.ndarray]
+
+class Loading(NamedTuple):
+  """``scale * cov + diag(add)``: ``scale [...]``, ``add [..., D]`` (both >= 0)."""
+  scale: jnp.ndarray
+  add: jnp.ndarray
+
+
+def as_matrix(loading: Loading, cov: jnp.ndarray) -> jnp.ndarray:
+  """The regularized covariance ``scale * cov + diag(add)``."""
+  return loading.scale[..., None, None] * cov + loading.add[..., :, None] * _eye(cov)
+
+
+def _loading(cov: jnp.ndarray, scale: Any, add: Any) -> Loading:
+  """``Loading`` with ``scale`` broadcast to ``cov``'s batch shape and ``add`` to its diagonal."""
+  return Loading(jnp.broadcast_to(jnp.asarray(scale, cov.dtype), cov.shape[:-2]),
+                 jnp.broadcast_to(jnp.asarray(add, cov.dtype), cov.shape[:-1]))
 
 
 def _eye(cov: jnp.ndarray) -> jnp.ndarray:
@@ -25,20 +45,20 @@ def _mean_variance(cov: jnp.ndarray) -> jnp.ndarray:
   return jnp.mean(jnp.diagonal(cov, axis1=-2, axis2=-1), axis=-1)[..., None, None]
 
 
-def none(cov: jnp.ndarray) -> jnp.ndarray:
+def none(cov: jnp.ndarray) -> Loading:
   """Leaves the covariance as fitted (singular covariances stay singular)."""
-  return cov
+  return _loading(cov, 1.0, 0.0)
 
 
-def jitter(cov: jnp.ndarray, eps: float = 1e-6) -> jnp.ndarray:
+def jitter(cov: jnp.ndarray, eps: float = 1e-6) -> Loading:
   """Adds ``eps * I``: the fix used by both original implementations."""
-  return cov + eps * _eye(cov)
+  return _loading(cov, 1.0, eps)
 
 
-def relative_jitter(cov: jnp.ndarray, eps: float = 1e-4, floor: float = 1e-6) -> jnp.ndarray:
+def relative_jitter(cov: jnp.ndarray, eps: float = 1e-4, floor: float = 1e-6) -> Loading:
   """Adds ``max(eps * mean variance, floor) * I``: jitter that follows the scale of
   z (and, with very different variances, swamps the smallest ones)."""
-  return cov + jnp.maximum(eps * _mean_variance(cov), floor) * _eye(cov)
+  return _loading(cov, 1.0, jnp.maximum(eps * _mean_variance(cov)[..., 0], floor))
 
 
 def _spectral_map(cov: jnp.ndarray, f: Callable, df: Callable) -> jnp.ndarray:
@@ -77,14 +97,12 @@ def eigen_floor(cov: jnp.ndarray, eps: float = 1e-5, floor: float = 1e-6) -> jnp
   return _spectral_map(cov, lambda w: jnp.maximum(w, lo), lambda w: (w > lo).astype(w.dtype))
 
 
-def shrinkage(cov: jnp.ndarray, intensity: float = 0.1, floor: float = 1e-6) -> jnp.ndarray:
+def shrinkage(cov: jnp.ndarray, intensity: float = 0.1, floor: float = 1e-6) -> Loading:
   """Convex shrinkage toward the diagonal, ``(1 - a) cov + a diag(cov) + floor * I``."""
-  diag = jnp.diagonal(cov, axis1=-2, axis2=-1)
-  target = diag[..., :, None] * _eye(cov)
-  return (1.0 - intensity) * cov + intensity * target + floor * _eye(cov)
+  return _loading(cov, 1.0 - intensity, intensity * jnp.diagonal(cov, axis1=-2, axis2=-1) + floor)
 
 
-def oas(cov: jnp.ndarray, n_eff: jnp.ndarray, floor: float = 1e-6) -> jnp.ndarray:
+def oas(cov: jnp.ndarray, n_eff: jnp.ndarray, floor: float = 1e-6) -> Loading:
   """Oracle Approximating Shrinkage (Chen et al. 2010) toward ``mean variance * I``,
   its intensity computed from the covariance and the component's effective
   sample count ``n_eff`` (sum of memberships in the batch), plus ``floor * I``."""
@@ -95,11 +113,10 @@ def oas(cov: jnp.ndarray, n_eff: jnp.ndarray, floor: float = 1e-6) -> jnp.ndarra
   den = (n_eff + 1.0 - 2.0 / p) * (tr2 - tr * tr / p)
   ok = den > 0    # den = 0: all eigenvalues equal, the target is the covariance itself
   rho = jnp.where(ok, jnp.clip(num / jnp.where(ok, den, 1.0), 0.0, 1.0), 1.0)[..., None, None]
-  target = (tr / p)[..., None, None] * _eye(cov)
-  return (1.0 - rho) * cov + rho * target + floor * _eye(cov)
+  return _loading(cov, 1.0 - rho[..., 0, 0], rho[..., 0] * (tr / p)[..., None] + floor)
 
 
-REGULARIZERS: dict[str, Regularizer] = {
+REGULARIZERS: dict[str, Callable[..., Any]] = {
     'none': none,
     'jitter': jitter,
     'relative_jitter': relative_jitter,
@@ -140,16 +157,33 @@ def check_spec(spec: str) -> tuple[str, dict[str, float]]:
   return name, params
 
 
-def get_regularizer(spec: str) -> Callable[[jnp.ndarray, jnp.ndarray], jnp.ndarray]:
-  """``(cov [K, D, D], n_eff [K]) -> cov`` for a spec such as ``'jitter(eps=1e-6)'``
-  (see ``parse_spec``). ``n_eff`` (each component's sum of memberships) is passed
-  on only to regularizers that take it (data-driven ones such as ``oas``)."""
-  name, params = check_spec(spec)
-  fn = REGULARIZERS[name]
-  wants_n = 'n_eff' in inspect.signature(fn).parameters
-  call = lambda cov, n_eff: fn(cov, n_eff=n_eff, **params) if wants_n else fn(cov, **params)
+class Regularizer:
+  """A configured regularizer: ``reg(cov [K, D, D], n_eff [K]) -> cov``, and
+  ``reg.loading(cov, n_eff)``: its ``Loading``, or None for one that is no loading.
+  ``n_eff`` (each component's sum of memberships) is passed on only to
+  regularizers that take it (data-driven ones such as ``oas``)."""
+
+  def __init__(self, name: str, params: dict[str, float]):
+    self.name, self.params, self._fn = name, params, REGULARIZERS[name]
+    self._wants_n = 'n_eff' in inspect.signature(self._fn).parameters
+
+  def _raw(self, cov: jnp.ndarray, n_eff: jnp.ndarray) -> Any:
+    return self._fn(cov, n_eff=n_eff, **self.params) if self._wants_n else self._fn(cov, **self.params)
+
+  def loading(self, cov: jnp.ndarray, n_eff: jnp.ndarray) -> Loading | None:
+    out = self._raw(cov, n_eff)
+    return out if isinstance(out, Loading) else None
+
+  def __call__(self, cov: jnp.ndarray, n_eff: jnp.ndarray) -> jnp.ndarray:
+    out = self._raw(cov, n_eff)
+    return as_matrix(out, cov) if isinstance(out, Loading) else out
+
+
+def get_regularizer(spec: str) -> Regularizer:
+  """The ``Regularizer`` of a spec such as ``'jitter(eps=1e-6)'`` (see ``parse_spec``)."""
+  reg = Regularizer(*check_spec(spec))
   try:
-    call(jnp.eye(2), jnp.asarray(10.0))   # fail now, with the name, on a wrong parameter
+    reg(jnp.eye(2), jnp.asarray(10.0))   # fail now, with the name, on a wrong parameter
   except TypeError as e:
-    raise ValueError(f'bad parameters for regularizer {name!r}: {e}') from None
-  return call
+    raise ValueError(f'bad parameters for regularizer {reg.name!r}: {e}') from None
+  return reg

@@ -181,6 +181,26 @@ def step_rows(train_idx: jnp.ndarray, order: jnp.ndarray, n: jnp.ndarray, batch:
   return train_idx[jax.lax.dynamic_slice(padded, (start,), (batch,))], jnp.arange(batch) < end - start
 
 
+def epoch_order(key: jnp.ndarray, epoch: jnp.ndarray, train_idx: jnp.ndarray,
+                n_train: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+  """``(order, dropout_key)`` of one seed's epoch: a random order of its valid
+  rows first, padding last, and the key whose ``fold_in(., step)`` is the step's
+  dropout key. Both derive from (seed key, epoch) only."""
+  perm_key, dropout_key = jax.random.split(jax.random.fold_in(key, epoch))
+  u = jax.random.uniform(perm_key, train_idx.shape)
+  return cpu.stable_argsort(jnp.where(jnp.arange(train_idx.shape[0]) < n_train, u, 2.0)), dropout_key
+
+
+def step_batch(x: jnp.ndarray, train_idx: jnp.ndarray, order: jnp.ndarray, n_train: jnp.ndarray,
+               shift: jnp.ndarray, scale: jnp.ndarray, batch: int,
+               t: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+  """``(rows scaled [batch, ...], weights [batch])`` of step ``t`` (``step_rows``);
+  uint8/uint16 images are divided by 255 or 65535 here, batch by batch."""
+  rows, weights = step_rows(train_idx, order, n_train, batch, t)
+  xb = inference.scaled(x[rows], shift, scale)
+  return xb, weights.astype(xb.dtype)
+
+
 def make_epoch_fn(config: ml_collections.ConfigDict, batch: int, steps: int,
                   mesh: Mesh | None = None) -> Callable:
   """Jitted ``(state, data, n_epochs) -> (state, EpochMetrics [n_epochs, S])``, all seeds at once
@@ -195,17 +215,11 @@ def make_epoch_fn(config: ml_collections.ConfigDict, batch: int, steps: int,
 
   def seed_epoch(params, opt_state, key, failed_epoch, failed_step,
                  train_idx, n_train, shift, scale, x, epoch):
-    epoch_key = jax.random.fold_in(key, epoch)
-    perm_key, dropout_key = jax.random.split(epoch_key)
-    # A random order of the valid rows first, padding last.
-    u = jax.random.uniform(perm_key, train_idx.shape)
-    order = cpu.stable_argsort(jnp.where(jnp.arange(train_idx.shape[0]) < n_train, u, 2.0))
+    order, dropout_key = epoch_order(key, epoch, train_idx, n_train)
 
     def step(carry, t):
       params, opt_state, failed_epoch, failed_step = carry
-      rows, weights = step_rows(train_idx, order, n_train, batch, t)
-      xb = inference.scaled(x[rows], shift, scale)   # float; uint8/uint16 images / 255 or 65535
-      weights = weights.astype(xb.dtype)
+      xb, weights = step_batch(x, train_idx, order, n_train, shift, scale, batch, t)
       (loss, terms), grads = grad_fn(params, xb, jax.random.fold_in(dropout_key, t), weights)
       updates, new_opt_state = tx.update(grads, opt_state, params)
       new_params = optax.apply_updates(params, updates)
