@@ -83,7 +83,7 @@ import numpy as np
 from dagmm_jax import config_check, files
 from dagmm_jax.errors import UserError
 from dagmm_jax.data.download import DataError
-from dagmm_jax.core import gmm, health, inference, regularizers
+from dagmm_jax.core import gmm, health, inference, objective, regularizers
 from dagmm_jax.training import checkpoint, train
 from dagmm_jax.data.images import PIXEL_SCALES, pixel_scale, to_unit
 from dagmm_jax.data.protocols import fit_scaler
@@ -404,11 +404,12 @@ class DAGMM:
                 flush=True)
 
     state = train.fit(config, state, data, on_epoch=on_epoch, ckpt_mngr=mngr, report_every=val_every)
-    failed = np.asarray(jax.device_get(state.failed_epoch))
+    failed, step, cause = jax.device_get((state.failed_epoch, state.failed_step, state.failed_cause))
     if np.any(failed >= 0):
       raise FloatingPointError(
-          'training failed: non-finite loss or gradients at ' + ', '.join(
-              f'epoch {e + 1} of seed {s}' for s, e in zip(seeds, failed) if e >= 0)
+          'training failed: ' + ', '.join(
+              f'non-finite {objective.nonfinite_name(c)} at epoch {e + 1}, step {t} of seed {s}'
+              for s, e, t, c in zip(seeds, failed, step, cause) if e >= 0)
           + ' (try a smaller learning rate or a stronger gmm.regularizer)')
     models = [self] + [self._sibling() for _ in seeds[1:]]
     for i, (m, s) in enumerate(zip(models, seeds)):

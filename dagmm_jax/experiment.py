@@ -24,7 +24,7 @@ import numpy as np
 from absl import logging
 
 from dagmm_jax import config_check, files, host
-from dagmm_jax.core import gmm, inference, metrics, regularizers
+from dagmm_jax.core import gmm, inference, metrics, objective, regularizers
 from dagmm_jax.reports import plots, tables
 from dagmm_jax.training import checkpoint, distributed, pinning, sharding, train
 from dagmm_jax.training import restarts as restarts_lib
@@ -128,7 +128,8 @@ def _failure(state, i: int) -> str | None:
   """Why member ``i`` of a host-side state failed in training, or None."""
   if state.failed_step[i] < 0:
     return None
-  return f'non-finite loss or gradient at epoch {state.failed_epoch[i] + 1}, step {state.failed_step[i]}'
+  return (f'non-finite {objective.nonfinite_name(state.failed_cause[i])} at epoch '
+          f'{state.failed_epoch[i] + 1}, step {state.failed_step[i]}')
 
 
 def _member_evalset(evalset: EvalSet, restarts: int) -> SimpleNamespace:
@@ -314,8 +315,9 @@ def _score_members(config, score_fn, m_state, members: SimpleNamespace, choice: 
   out = []
   for s in range(len(choice)):
     idx = range(s * restarts, (s + 1) * restarts)
-    per = [{**(results[i][0] or {m: None for m in metrics.NAMES}), 'failed': _failure(host, i) is not None
-            or results[i][0] is None} for i in idx]
+    why = {i: _failure(host, i) or results[i][1] for i in idx}   # results[i][0] None: a reason
+    per = [{**(results[i][0] or {m: None for m in metrics.NAMES}), 'failed': why[i] is not None,
+            'failure': why[i]} for i in idx]
     ok = [i for i in idx if not per[i - s * restarts]['failed']]
     n = members.n_test[s * restarts]
     if ok:

@@ -9,8 +9,10 @@ state at its failing step; the step's batch and dropout key derive from (seed,
 epoch, step) (``train.epoch_order``, ``train.step_batch``). For each failed member
 this rebuilds that batch and reports:
 
-- the loss terms in float32, and again in float64 from the same parameters and batch;
-- which operation makes the first NaN (``jax.debug_nans``) and which components;
+- the loss in float32 as computed before rows-formed Cholesky factors existed
+  (``plain_loss``), with the operation that makes its first NaN (``jax.debug_nans``),
+  and as the objective computes it now; again in float64 from the same parameters
+  and batch; which components' covariances have no Cholesky factor;
 - the state: mixture weights, each component's membership sum, covariance
   eigenvalues and condition number (float32 as computed, and the float64 fit of
   the same ``z`` and memberships), the ranges of ``z`` (code, relative distance,
@@ -92,7 +94,17 @@ def replay_member(config: ml_collections.ConfigDict, data: train.TrainData, stat
                                        config.lambda_cov, w)
     return loss, terms
 
+  def plain_loss(p, x, w):
+    """The loss as computed before rows-formed factors (``gmm.energy`` factoring the
+    rounded covariance)."""
+    out, _, g = parts(p, x, w)
+    valid = w > 0
+    mean = lambda v: jnp.sum(jnp.where(valid, v, 0.0)) / jnp.sum(w)
+    return (mean(jnp.sum((x - out.x_hat) ** 2, axis=1)) + config.lambda_energy * mean(gmm.energy(out.z, g))
+            + config.lambda_cov * gmm.covariance_penalty(g.cov))
+
   loss, terms = jax.jit(term_losses)(params, xb, w)
+  plain = jax.jit(plain_loss)(params, xb, w)
   out, fit, regd = jax.jit(parts)(params, xb, w)
   valid = np.asarray(w) > 0
   z = np.asarray(out.z)[valid]
@@ -115,11 +127,15 @@ def replay_member(config: ml_collections.ConfigDict, data: train.TrainData, stat
               if hasattr(s, 'nu'))
   return {
       'member': i, 'epoch': epoch + 1, 'step': t, 'rows': int(valid.sum()),
-      'float32': {'loss': float(loss), 'reconstruction': float(terms.reconstruction),
+      'failed_cause': objective.nonfinite_name(state.failed_cause[i]),
+      'float32': {'plain_loss': float(plain),
+                  'first_nan_plain': _first_nan(lambda p: plain_loss(p, xb, w), params),
+                  'loss': float(loss), 'reconstruction': float(terms.reconstruction),
                   'energy': float(terms.energy), 'penalty': float(terms.penalty),
                   'nonfinite_energies': int(terms.n_nonfinite),
+                  'loss_gradient_finite': bool(np.isfinite(_norm(jax.jit(jax.grad(
+                      lambda p: term_losses(p, xb, w)[0]))(params)))),
                   'cholesky_ok': np.asarray(gmm.cholesky_ok(regd.cov)).tolist(),
-                  'first_nan': _first_nan(lambda p: term_losses(p, xb, w)[0], params),
                   'fitted': _spectrum(fit.cov), 'regularized': _spectrum(regd.cov)},
       'float64': {'loss': float(loss64), 'energy': float(terms64.energy),
                   'nonfinite_energies': int(terms64.n_nonfinite),

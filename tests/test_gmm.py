@@ -6,7 +6,7 @@ import pytest
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
-from dagmm_jax.core import gmm
+from dagmm_jax.core import gmm, regularizers
 
 
 def _problem(seed=0, n=500, d=3, k=4):
@@ -106,3 +106,60 @@ def test_large_nearly_singular_fit_is_accurate_in_float32():
   err = np.abs(np.asarray(fit.cov, np.float64) - cov).max()
   assert err < 2e-6, err
   assert np.all(gmm.cholesky_ok(fit.cov + 1e-6 * jnp.eye(3)))
+
+
+def _jitter_lost_in_rounding():
+  """A mixture whose float32 covariance cannot hold the jitter (docs/singularity.md):
+  component 1 has four rows on a line, spread 20480 along it, so its covariance is
+  exactly rank 1; 1e-6 added to a diagonal entry of 20480 (float32 spacing 0.002)
+  rounds away, and the regularized covariance stays exactly singular. Every number
+  is exact in float32, so this holds whatever the order of the sums."""
+  rng = np.random.default_rng(0)
+  line = np.array([0.5, -0.25, 0.125]) + 64.0 * np.outer([-3.0, -1.0, 1.0, 3.0], [1.0, 1.0, 0.0])
+  z = np.concatenate([rng.normal(size=(60, 3)), line])
+  gamma = np.zeros((64, 2)); gamma[:60, 0] = 1.0; gamma[60:, 1] = 1.0
+  return z, gamma
+
+
+def test_rows_formed_factor_where_the_covariance_has_none():
+  z, gamma = _jitter_lost_in_rounding()
+  reg = regularizers.get_regularizer('jitter(eps=1e-6)')
+  zj, gj, w = jnp.asarray(z, jnp.float32), jnp.asarray(gamma, jnp.float32), jnp.ones(64)
+  fit = gmm.fit_gmm(zj, gj, w)
+  params = gmm.regularize(fit, reg, 64)
+  assert gmm.cholesky_ok(params.cov).tolist() == [True, False]
+  assert not np.any(np.isfinite(gmm.energy(zj, params)))              # the plain factor: NaN
+  loading = reg.loading(fit.cov, fit.phi * 64)
+
+  def energies(z):
+    rows = lambda ok: gmm.row_factors(z, gj, w, fit.mu, *loading, skip=ok)
+    return gmm.energy(z, params, gmm.safe_cholesky(params.cov, rows))
+
+  phi, mu, cov = _reference_fit(z, gamma)
+  chol = np.linalg.cholesky(cov + 1e-6 * np.eye(3))                    # float64, nothing lost
+  white = [np.linalg.solve(chol[k], (z - mu[k]).T) for k in range(2)]
+  logp = np.stack([-0.5 * (np.sum(white[k] ** 2, 0) + 2 * np.sum(np.log(np.diag(chol[k])))
+                           + 3 * np.log(2 * np.pi)) for k in range(2)], 1)
+  expected = -logsumexp(logp + np.log(phi), axis=1)
+  # The line rows' energies add terms of size ~30 (log det with two eigenvalues 1e-6):
+  # float32 resolves them to ~1e-5 absolute.
+  np.testing.assert_allclose(energies(zj), expected, rtol=1e-5, atol=1e-4)
+  assert np.all(np.isfinite(jax.grad(lambda z: jnp.sum(energies(z)))(zj)))
+
+
+def test_rows_formed_factor_leaves_a_healthy_mixture_bit_for_bit():
+  z, gamma = _problem()
+  zj, gj, w = jnp.asarray(z, jnp.float32), jnp.asarray(gamma, jnp.float32), jnp.ones(len(z))
+  reg = regularizers.get_regularizer('jitter(eps=1e-6)')
+
+  def energies(z, safe):
+    fit = gmm.fit_gmm(z, gj, w)
+    params = gmm.regularize(fit, reg, len(z))
+    if not safe:
+      return gmm.energy(z, params)
+    rows = lambda ok: gmm.row_factors(z, gj, w, fit.mu, *reg.loading(fit.cov, fit.phi * len(z)), skip=ok)
+    return gmm.energy(z, params, gmm.safe_cholesky(params.cov, rows))
+
+  for f in (lambda z, s: energies(z, s), lambda z, s: jax.grad(lambda z: jnp.sum(energies(z, s)))(z)):
+    np.testing.assert_array_equal(jax.jit(f, static_argnums=1)(zj, True),
+                                  jax.jit(f, static_argnums=1)(zj, False))

@@ -87,8 +87,8 @@ def _component_log_density(z: jnp.ndarray, mu: jnp.ndarray, chol: jnp.ndarray) -
 
 
 def cholesky(cov: jnp.ndarray) -> jnp.ndarray:
-  """``[K, D, D]`` lower Cholesky factors (``cho_factor``); NaN where one fails."""
-  return jax.vmap(lambda c: cho_factor(c, lower=True)[0])(cov)
+  """``[..., D, D]`` lower Cholesky factors (``cho_factor``); NaN where one fails."""
+  return jnp.vectorize(lambda c: cho_factor(c, lower=True)[0], signature='(d,d)->(d,d)')(cov)
 
 
 def component_log_densities(z: jnp.ndarray, params: GMMParams,
@@ -156,7 +156,7 @@ def safe_cholesky(cov: jnp.ndarray, rows: Callable[[jnp.ndarray], jnp.ndarray]) 
   (bit for bit), ``rows(ok)`` for the components where it fails. ``rows`` gets
   the ``[K]`` mask of the components that do not need it (``row_factors``'s
   ``skip``): neither side's unused branch may put a NaN into a gradient."""
-  ok = cholesky_ok(jax.lax.stop_gradient(cov))
+  ok = cholesky_ok(jax.lax.stop_gradient(cov))         # the same factorisation as below
   eye = jnp.eye(cov.shape[-1], dtype=cov.dtype)
   chol = cholesky(jnp.where(ok[:, None, None], cov, eye))
   return jnp.where(ok[:, None, None], chol, rows(ok))
@@ -168,9 +168,10 @@ def covariance_penalty(cov: jnp.ndarray) -> jnp.ndarray:
 
 
 def cholesky_ok(cov: jnp.ndarray) -> jnp.ndarray:
-  """``[K]`` booleans: whether each covariance has a finite Cholesky factor."""
-  chol = jnp.linalg.cholesky(cov)
-  return jnp.all(jnp.isfinite(chol), axis=(-2, -1))
+  """``[K]`` booleans: whether each covariance has a finite Cholesky factor
+  (``cholesky``'s: ``jnp.linalg.cholesky`` symmetrizes its input first, and may
+  succeed where the energy's factor fails)."""
+  return jnp.all(jnp.isfinite(cholesky(cov)), axis=(-2, -1))
 
 
 def diagnostics(params: GMMParams) -> dict[str, jnp.ndarray]:

@@ -19,6 +19,17 @@ class LossTerms(NamedTuple):
   phi: jnp.ndarray              # [K] mixture weights
   cholesky_failures: jnp.ndarray  # components whose Cholesky factor is not finite
   code_std: jnp.ndarray         # [latent] spread of the code z_c over the batch (no gradient)
+  nonfinite_at: jnp.ndarray     # int32: 1 + index in NONFINITE of the first non-finite quantity, 0 if none
+
+
+# The forward pass's quantities in the order they are computed; the first one
+# that is not finite names why a step failed ('gradient': the loss was finite).
+NONFINITE = ('reconstruction', 'z', 'mixture', 'cholesky', 'energy', 'penalty', 'gradient')
+
+
+def nonfinite_name(code: int) -> str:
+  """The quantity of a ``nonfinite_at`` code (``train.TrainState.failed_cause``)."""
+  return NONFINITE[int(code) - 1] if 0 < int(code) <= len(NONFINITE) else 'unknown'
 
 
 def _weighted_std(v: jnp.ndarray, w: jnp.ndarray, n: jnp.ndarray) -> jnp.ndarray:
@@ -28,14 +39,14 @@ def _weighted_std(v: jnp.ndarray, w: jnp.ndarray, n: jnp.ndarray) -> jnp.ndarray
 
 
 def _cholesky(regularizer: Callable, fit: gmm.GMMParams, params: gmm.GMMParams, out: NetOutput,
-              weights: jnp.ndarray, n: jnp.ndarray) -> jnp.ndarray | None:
+              weights: jnp.ndarray, n: jnp.ndarray) -> jnp.ndarray:
   """The regularized covariances' Cholesky factors: formed from the batch's rows
   (``gmm.row_factors``) for a component whose rounded covariance has none, when the
-  regularizer is a loading (``regularizers.Loading``); None (plain Cholesky, NaN on
-  failure) otherwise."""
+  regularizer is a loading (``regularizers.Loading``); plain ``cho_factor`` (NaN
+  on failure) otherwise."""
   loading = getattr(regularizer, 'loading', lambda *_: None)(fit.cov, fit.phi * n)
   if loading is None:
-    return None
+    return gmm.cholesky(params.cov)
   rows = lambda ok: gmm.row_factors(out.z, out.gamma, weights, fit.mu, *loading, skip=ok)
   return gmm.safe_cholesky(params.cov, rows)
 
@@ -63,13 +74,20 @@ def dagmm_loss(variables, net: DAGMMNet, x: jnp.ndarray,
   sq_err = squared_error(x, out.x_hat)
   fit = gmm.fit_gmm(out.z, out.gamma, weights)
   params = gmm.regularize(fit, regularizer, n)
-  energies = gmm.energy(out.z, params, _cholesky(regularizer, fit, params, out, weights, n))
+  chol = _cholesky(regularizer, fit, params, out, weights, n)
+  energies = gmm.energy(out.z, params, chol)
+  reconstruction, mean_energy = wmean(sq_err), wmean(energies)
+  penalty = gmm.covariance_penalty(params.cov)
+  finite = lambda *a: jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in a]))
+  ok = jnp.stack([finite(reconstruction), finite(jnp.where(valid[:, None], out.z, 0.0)),
+                  finite(*params), finite(chol), finite(mean_energy), finite(penalty)])
   terms = LossTerms(
-      reconstruction=wmean(sq_err),
-      energy=wmean(energies),
-      penalty=gmm.covariance_penalty(params.cov),
+      reconstruction=reconstruction,
+      energy=mean_energy,
+      penalty=penalty,
       n_nonfinite=jnp.sum(valid & ~jnp.isfinite(energies)),
       **gmm.diagnostics(jax.lax.stop_gradient(params)),
-      code_std=_weighted_std(jax.lax.stop_gradient(out.z[:, :-2]), jnp.where(valid, 1.0, 0.0), n))
+      code_std=_weighted_std(jax.lax.stop_gradient(out.z[:, :-2]), jnp.where(valid, 1.0, 0.0), n),
+      nonfinite_at=jnp.where(jnp.all(ok), 0, jnp.argmin(ok) + 1).astype(jnp.int32))
   loss = terms.reconstruction + lambda_energy * terms.energy + lambda_cov * terms.penalty
   return loss, terms

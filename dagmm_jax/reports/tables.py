@@ -76,6 +76,10 @@ def results_markdown(results: dict[str, Any]) -> str:
   failures = [f"- seed {r['seed']}: {r['failure']}" for r in results['runs'] if r['failed']]
   if failures:
     lines += ['', '## Failed seeds', *failures]
+  members = [f"- seed {r['seed']}, restart {j}: {m['failure']}" for r in results['runs']
+             for j, m in enumerate(r.get('members', [])) if m['failed'] and m.get('failure')]
+  if members:   # results.json files older than the members' 'failure' field list none
+    lines += ['', '## Failed restart members', *members]
   return '\n'.join(lines) + '\n'
 
 

@@ -11,7 +11,8 @@ import orbax.checkpoint as ocp
 def manager(directory: str | os.PathLike, max_to_keep: int | None = 2) -> ocp.CheckpointManager:
   """A checkpoint manager keeping the ``max_to_keep`` latest epochs (None: all)."""
   options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True)
-  return ocp.CheckpointManager(pathlib.Path(directory).absolute(), options=options)
+  return ocp.CheckpointManager(pathlib.Path(directory).absolute(), options=options,
+                               item_handlers=ocp.StandardCheckpointHandler())
 
 
 @contextlib.contextmanager
@@ -43,9 +44,13 @@ def restore(mngr: ocp.CheckpointManager, like: Any, step: int | None = None) -> 
   step = mngr.latest_step() if step is None else step
   if step is None:
     return None
-  abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, _as_dict(like))
+  wanted = _as_dict(like)
+  if hasattr(like, '_fields'):   # a field the checkpoint lacks (saved by an older version,
+    saved = mngr.item_metadata(step).keys()   # e.g. TrainState.failed_cause) keeps like's value
+    wanted = {k: v for k, v in wanted.items() if k in saved}
+  abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, wanted)
   restored = mngr.restore(step, args=ocp.args.StandardRestore(abstract))
-  return type(like)(**restored) if hasattr(like, '_fields') else restored
+  return like._replace(**restored) if hasattr(like, '_fields') else restored
 
 
 def _as_dict(tree: Any) -> Any:

@@ -47,7 +47,8 @@ def select(state: train.TrainState, choice: np.ndarray, restarts: int) -> train.
   take = lambda a: a[idx]
   return train.TrainState(jax.tree_util.tree_map(take, state.params),
                           jax.tree_util.tree_map(take, state.opt_state), take(state.key),
-                          state.epoch, take(state.failed_epoch), take(state.failed_step))
+                          state.epoch, take(state.failed_epoch), take(state.failed_step),
+                          take(state.failed_cause))
 
 
 def rank_average(energies: np.ndarray) -> np.ndarray:

@@ -55,7 +55,7 @@ def shard_state(state: train.TrainState, mesh: Mesh | None) -> train.TrainState:
   seeds = lambda t: _put(t, mesh, P('seeds'))
   return train.TrainState(seeds(state.params), seeds(state.opt_state), seeds(state.key),
                           _put(state.epoch, mesh, P()), seeds(state.failed_epoch),
-                          seeds(state.failed_step))
+                          seeds(state.failed_step), seeds(state.failed_cause))
 
 
 def replicate(x: jax.Array, mesh: Mesh) -> jax.Array:

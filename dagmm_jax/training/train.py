@@ -41,6 +41,7 @@ class TrainState(NamedTuple):
   epoch: jnp.ndarray       # [] int32 epochs completed
   failed_epoch: jnp.ndarray  # [S] int32, -1 while healthy
   failed_step: jnp.ndarray   # [S] int32, -1 while healthy
+  failed_cause: jnp.ndarray  # [S] int32, 0 while healthy: objective.NONFINITE's first non-finite quantity
 
 
 class EpochMetrics(NamedTuple):
@@ -54,13 +55,15 @@ class EpochMetrics(NamedTuple):
   min_eig: jnp.ndarray         # [S, K] smallest over steps
   cond: jnp.ndarray            # [S, K] largest over steps
   phi: jnp.ndarray             # [S, K] mean over steps
+  min_phi: jnp.ndarray         # [S, K] smallest over steps
   code_std: jnp.ndarray        # [S, latent] the code's spread over a batch, mean over steps
   steps: jnp.ndarray           # steps taken (a full pass; 0 once the seed has failed)
   failed: jnp.ndarray          # bool: the seed has failed by the end of the epoch
 
 
+GRADIENT = objective.NONFINITE.index('gradient') + 1   # failed_cause of a finite loss with non-finite gradients
 SEEDS = P('seeds')   # a leading seed axis split over the devices of a seed mesh (sharding.py)
-STATE_SPEC = TrainState(SEEDS, SEEDS, SEEDS, P(), SEEDS, SEEDS)
+STATE_SPEC = TrainState(SEEDS, SEEDS, SEEDS, P(), SEEDS, SEEDS, SEEDS)
 DATA_SPEC = TrainData(P(), SEEDS, SEEDS, SEEDS, SEEDS)
 
 
@@ -84,12 +87,13 @@ def per_device(fn: Callable, mesh: Mesh | None, in_specs: Any, out_specs: Any) -
 
 def combine_epochs(m: EpochMetrics) -> EpochMetrics:
   """One record for metrics stacked over epochs ``[n, S, ...]``: means of the loss
-  terms, weights and code spreads, sums of the counts and steps, the smallest ``min_eig``, the
-  largest ``cond``, failed if failed by the last epoch."""
+  terms, weights and code spreads, sums of the counts and steps, the smallest ``min_eig``
+  and ``min_phi``, the largest ``cond``, failed if failed by the last epoch."""
   mean = lambda a: np.mean(a, axis=0)
   return EpochMetrics(mean(m.loss), mean(m.reconstruction), mean(m.energy), mean(m.penalty),
                       np.sum(m.n_nonfinite, 0), np.sum(m.cholesky_failures, 0),
-                      np.min(m.min_eig, 0), np.max(m.cond, 0), mean(m.phi), mean(m.code_std),
+                      np.min(m.min_eig, 0), np.max(m.cond, 0), mean(m.phi), np.min(m.min_phi, 0),
+                      mean(m.code_std),
                       np.sum(m.steps, 0),
                       np.any(m.failed, 0))
 
@@ -130,8 +134,8 @@ def init_state(config: ml_collections.ConfigDict, seeds: list[int],
   init_keys, train_keys = seed_keys(seeds, restarts)
   params = init_params(build_net(config), init_keys, n_features, jnp.dtype(config.dtype))
   opt_state = jax.jit(jax.vmap(make_optimizer(config).init))(params)
-  minus_one = lambda: jnp.full((len(seeds) * restarts,), -1, jnp.int32)   # distinct buffers (donated)
-  return TrainState(params, opt_state, train_keys, jnp.zeros((), jnp.int32), minus_one(), minus_one())
+  full = lambda v: jnp.full((len(seeds) * restarts,), v, jnp.int32)   # distinct buffers (donated)
+  return TrainState(params, opt_state, train_keys, jnp.zeros((), jnp.int32), full(-1), full(-1), full(0))
 
 
 def _tree_all_finite(tree: Any) -> jnp.ndarray:
@@ -213,12 +217,12 @@ def make_epoch_fn(config: ml_collections.ConfigDict, batch: int, steps: int,
   grad_fn = jax.value_and_grad(lambda p, x, k, w: loss_fn(p, x=x, dropout_key=k, weights=w),
                                has_aux=True)
 
-  def seed_epoch(params, opt_state, key, failed_epoch, failed_step,
+  def seed_epoch(params, opt_state, key, failed_epoch, failed_step, failed_cause,
                  train_idx, n_train, shift, scale, x, epoch):
     order, dropout_key = epoch_order(key, epoch, train_idx, n_train)
 
     def step(carry, t):
-      params, opt_state, failed_epoch, failed_step = carry
+      params, opt_state, failed_epoch, failed_step, failed_cause = carry
       xb, weights = step_batch(x, train_idx, order, n_train, shift, scale, batch, t)
       (loss, terms), grads = grad_fn(params, xb, jax.random.fold_in(dropout_key, t), weights)
       updates, new_opt_state = tx.update(grads, opt_state, params)
@@ -227,12 +231,15 @@ def make_epoch_fn(config: ml_collections.ConfigDict, batch: int, steps: int,
       active = (weights[0] > 0) & (failed_step < 0)
       apply = active & finite
       newly_failed = active & ~finite
+      cause = jnp.where(terms.nonfinite_at > 0, terms.nonfinite_at, GRADIENT)
       carry = (_select(apply, new_params, params), _select(apply, new_opt_state, opt_state),
-               jnp.where(newly_failed, epoch, failed_epoch), jnp.where(newly_failed, t, failed_step))
+               jnp.where(newly_failed, epoch, failed_epoch), jnp.where(newly_failed, t, failed_step),
+               jnp.where(newly_failed, cause, failed_cause))
       return carry, (loss, terms, active)
 
     carry, (loss, terms, active) = jax.lax.scan(
-        step, (params, opt_state, failed_epoch, failed_step), jnp.arange(steps, dtype=jnp.int32))
+        step, (params, opt_state, failed_epoch, failed_step, failed_cause),
+        jnp.arange(steps, dtype=jnp.int32))
     w = active.astype(loss.dtype)
     n = jnp.maximum(jnp.sum(w), 1.0)
     on = lambda v, fill: jnp.where(active.reshape(-1, *([1] * (v.ndim - 1))), v, fill)
@@ -241,16 +248,18 @@ def make_epoch_fn(config: ml_collections.ConfigDict, batch: int, steps: int,
         mean(loss), mean(terms.reconstruction), mean(terms.energy), mean(terms.penalty),
         jnp.sum(on(terms.n_nonfinite, 0), axis=0), jnp.sum(on(terms.cholesky_failures, 0), axis=0),
         jnp.min(on(terms.min_eig, jnp.inf), axis=0), jnp.max(on(terms.cond, -jnp.inf), axis=0),
-        mean(terms.phi), mean(terms.code_std), jnp.sum(active.astype(jnp.int32)), carry[3] >= 0)
+        mean(terms.phi), jnp.min(on(terms.phi, jnp.inf), axis=0), mean(terms.code_std),
+        jnp.sum(active.astype(jnp.int32)), carry[3] >= 0)
     return carry, metrics
 
-  vmapped = jax.vmap(seed_epoch, in_axes=(0, 0, 0, 0, 0, 0, 0, 0, 0, None, None))
+  vmapped = jax.vmap(seed_epoch, in_axes=(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, None, None))
 
   def one_epoch(state: TrainState, data: TrainData) -> tuple[TrainState, EpochMetrics]:
-    (params, opt_state, failed_epoch, failed_step), metrics = vmapped(
+    (params, opt_state, failed_epoch, failed_step, failed_cause), metrics = vmapped(
         state.params, state.opt_state, state.key, state.failed_epoch, state.failed_step,
-        data.train_idx, data.n_train, data.shift, data.scale, data.x, state.epoch)
-    return TrainState(params, opt_state, state.key, state.epoch + 1, failed_epoch, failed_step), metrics
+        state.failed_cause, data.train_idx, data.n_train, data.shift, data.scale, data.x, state.epoch)
+    return TrainState(params, opt_state, state.key, state.epoch + 1, failed_epoch, failed_step,
+                      failed_cause), metrics
 
   @functools.partial(jax.jit, static_argnums=2, donate_argnums=0)
   def run_epochs(state: TrainState, data: TrainData, n_epochs: int):
