@@ -146,9 +146,27 @@ def row_factors(z: jnp.ndarray, gamma: jnp.ndarray, weights: jnp.ndarray, mu: jn
   if skip is not None:
     harmless = jnp.concatenate([jnp.zeros_like(b[0, :-z.shape[1]]), eye])
     b = jnp.where(skip[:, None, None], harmless, b)
-  r = jnp.linalg.qr(b, mode='r')                                          # [K, D, D]
-  sign = jnp.where(jnp.diagonal(r, axis1=-2, axis2=-1) < 0, -1.0, 1.0).astype(r.dtype)
-  return jnp.swapaxes(r * sign[..., :, None], -1, -2)
+  return jnp.swapaxes(_qr_r(b), -1, -2)
+
+
+def _qr_r(b: jnp.ndarray) -> jnp.ndarray:
+  """``R [..., D, D]`` (upper triangular, diagonal >= 0) of ``b [..., M, D] = Q R``
+  by modified Gram-Schmidt: its R is as accurate as Householder's (Bjorck and
+  Paige 1992), and for the few columns of ``z`` it is a handful of fused passes
+  over ``b`` (LAPACK's QR is one call per matrix, and its gradient needs Q). A
+  column with nothing left gives a zero diagonal (and a zero gradient there)."""
+  d = b.shape[-1]
+  cols = [b[..., :, j] for j in range(d)]
+  rows = []
+  for j in range(d):
+    norm = _sqrt(jnp.sum(cols[j] * cols[j], axis=-1))                      # [...]
+    q = cols[j] / jnp.where(norm > 0, norm, 1.0)[..., None]
+    r = [jnp.zeros_like(norm)] * j + [norm]
+    for k in range(j + 1, d):
+      r.append(jnp.sum(q * cols[k], axis=-1))
+      cols[k] = cols[k] - r[-1][..., None] * q
+    rows.append(jnp.stack(r, axis=-1))
+  return jnp.stack(rows, axis=-2)
 
 
 def safe_cholesky(cov: jnp.ndarray, rows: Callable[[jnp.ndarray], jnp.ndarray]) -> jnp.ndarray:
@@ -159,7 +177,27 @@ def safe_cholesky(cov: jnp.ndarray, rows: Callable[[jnp.ndarray], jnp.ndarray]) 
   ok = cholesky_ok(jax.lax.stop_gradient(cov))         # the same factorisation as below
   eye = jnp.eye(cov.shape[-1], dtype=cov.dtype)
   chol = cholesky(jnp.where(ok[:, None, None], cov, eye))
-  return jnp.where(ok[:, None, None], chol, rows(ok))
+  formed = _factor_of(jnp.where(ok[:, None, None], eye, cov), jax.lax.stop_gradient(rows(ok)))
+  return jnp.where(ok[:, None, None], chol, formed)
+
+
+@jax.custom_jvp
+def _factor_of(cov: jnp.ndarray, chol: jnp.ndarray) -> jnp.ndarray:
+  """``chol``, a Cholesky factor of ``cov`` formed another way, differentiated as
+  ``cholesky(cov)`` is (so no gradient runs back through how it was formed)."""
+  del cov
+  return chol
+
+
+@_factor_of.defjvp
+def _factor_of_jvp(primals, tangents):
+  """Cholesky's tangent ``dL = L Phi(L^-1 dS L^-T)`` (``Phi``: the lower triangle,
+  diagonal halved), at the factor ``L`` given and the covariance's tangent ``dS``."""
+  (_, chol), (dcov, _) = primals, tangents
+  half = jnp.tril(jnp.ones(chol.shape[-2:], chol.dtype)) - 0.5 * jnp.eye(chol.shape[-1], dtype=chol.dtype)
+  left = solve_triangular(chol, dcov, lower=True)                            # L^-1 dS
+  inner = jnp.swapaxes(solve_triangular(chol, jnp.swapaxes(left, -1, -2), lower=True), -1, -2)
+  return chol, jnp.matmul(chol, half * inner, precision=HIGHEST)
 
 
 def covariance_penalty(cov: jnp.ndarray) -> jnp.ndarray:

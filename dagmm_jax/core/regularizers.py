@@ -24,16 +24,16 @@ class Loading(NamedTuple):
   scale: jnp.ndarray
   add: jnp.ndarray
 
+  @classmethod
+  def of(cls, cov: jnp.ndarray, scale: Any, add: Any) -> 'Loading':
+    """``scale`` broadcast to ``cov``'s batch shape, ``add`` to its diagonals."""
+    return cls(jnp.broadcast_to(jnp.asarray(scale, cov.dtype), cov.shape[:-2]),
+               jnp.broadcast_to(jnp.asarray(add, cov.dtype), cov.shape[:-1]))
+
 
 def as_matrix(loading: Loading, cov: jnp.ndarray) -> jnp.ndarray:
   """The regularized covariance ``scale * cov + diag(add)``."""
   return loading.scale[..., None, None] * cov + loading.add[..., :, None] * _eye(cov)
-
-
-def _loading(cov: jnp.ndarray, scale: Any, add: Any) -> Loading:
-  """``Loading`` with ``scale`` broadcast to ``cov``'s batch shape and ``add`` to its diagonal."""
-  return Loading(jnp.broadcast_to(jnp.asarray(scale, cov.dtype), cov.shape[:-2]),
-                 jnp.broadcast_to(jnp.asarray(add, cov.dtype), cov.shape[:-1]))
 
 
 def _eye(cov: jnp.ndarray) -> jnp.ndarray:
@@ -47,18 +47,18 @@ def _mean_variance(cov: jnp.ndarray) -> jnp.ndarray:
 
 def none(cov: jnp.ndarray) -> Loading:
   """Leaves the covariance as fitted (singular covariances stay singular)."""
-  return _loading(cov, 1.0, 0.0)
+  return Loading.of(cov, 1.0, 0.0)
 
 
 def jitter(cov: jnp.ndarray, eps: float = 1e-6) -> Loading:
   """Adds ``eps * I``: the fix used by both original implementations."""
-  return _loading(cov, 1.0, eps)
+  return Loading.of(cov, 1.0, eps)
 
 
 def relative_jitter(cov: jnp.ndarray, eps: float = 1e-4, floor: float = 1e-6) -> Loading:
   """Adds ``max(eps * mean variance, floor) * I``: jitter that follows the scale of
   z (and, with very different variances, swamps the smallest ones)."""
-  return _loading(cov, 1.0, jnp.maximum(eps * _mean_variance(cov)[..., 0], floor))
+  return Loading.of(cov, 1.0, jnp.maximum(eps * _mean_variance(cov)[..., 0], floor))
 
 
 def _spectral_map(cov: jnp.ndarray, f: Callable, df: Callable) -> jnp.ndarray:
@@ -99,7 +99,7 @@ def eigen_floor(cov: jnp.ndarray, eps: float = 1e-5, floor: float = 1e-6) -> jnp
 
 def shrinkage(cov: jnp.ndarray, intensity: float = 0.1, floor: float = 1e-6) -> Loading:
   """Convex shrinkage toward the diagonal, ``(1 - a) cov + a diag(cov) + floor * I``."""
-  return _loading(cov, 1.0 - intensity, intensity * jnp.diagonal(cov, axis1=-2, axis2=-1) + floor)
+  return Loading.of(cov, 1.0 - intensity, intensity * jnp.diagonal(cov, axis1=-2, axis2=-1) + floor)
 
 
 def oas(cov: jnp.ndarray, n_eff: jnp.ndarray, floor: float = 1e-6) -> Loading:
@@ -113,7 +113,7 @@ def oas(cov: jnp.ndarray, n_eff: jnp.ndarray, floor: float = 1e-6) -> Loading:
   den = (n_eff + 1.0 - 2.0 / p) * (tr2 - tr * tr / p)
   ok = den > 0    # den = 0: all eigenvalues equal, the target is the covariance itself
   rho = jnp.where(ok, jnp.clip(num / jnp.where(ok, den, 1.0), 0.0, 1.0), 1.0)[..., None, None]
-  return _loading(cov, 1.0 - rho[..., 0, 0], rho[..., 0] * (tr / p)[..., None] + floor)
+  return Loading.of(cov, 1.0 - rho[..., 0, 0], rho[..., 0] * (tr / p)[..., None] + floor)
 
 
 REGULARIZERS: dict[str, Callable[..., Any]] = {
