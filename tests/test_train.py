@@ -38,7 +38,8 @@ def test_one_epoch_changes_every_parameter_and_logs_diagnostics():
   after = train.fit(config, state, data, on_epoch=lambda e, m, s, st: logged.append(m)).params
   (m,) = logged
   k = config.model.n_mixtures
-  assert m.min_eig.shape == m.cond.shape == m.phi.shape == (2, k)
+  assert m.min_eig.shape == m.cond.shape == m.phi.shape == m.min_phi.shape == (2, k)
+  assert np.all(m.min_phi <= m.phi) and np.all(m.min_phi > 0)
   assert np.all(m.min_eig > 0) and np.all(m.cond >= 1) and np.all(np.isfinite(m.cond))
   np.testing.assert_allclose(m.phi.sum(axis=1), 1.0, rtol=1e-5)
   assert m.cholesky_failures.tolist() == [0, 0] and m.n_nonfinite.tolist() == [0, 0]
@@ -83,6 +84,8 @@ def test_nan_seed_is_marked_and_does_not_poison_others():
   state = train.fit(config, train.init_state(config, [0, 1, 2], 8), bad)
   assert list(np.asarray(state.failed_step)) == [-1, 0, -1]
   assert list(np.asarray(state.failed_epoch)) == [-1, 0, -1]
+  assert [objective.nonfinite_name(c) if c else None for c in np.asarray(state.failed_cause)] == [
+      None, 'reconstruction', None]
   assert all(np.all(np.isfinite(l)) for l in jax.tree_util.tree_leaves(state.params))
   # Seeds 0 and 2 end where they end when trained without seed 1.
   keep = jnp.array([0, 2])
@@ -146,6 +149,8 @@ def test_singular_mixture_without_regularizer_is_counted_and_fails_the_seed():
     state = train.fit(config, train.init_state(config, [0], 8), data,
                       on_epoch=lambda e, m, s, st: logged.append(m))
     assert (int(state.failed_step[0]) == 0) == fails
+    # 'none' is a loading: the factor is formed from the rows, and it is exactly zero.
+    assert objective.nonfinite_name(int(state.failed_cause[0])) == ('energy' if fails else 'unknown')
     assert (int(logged[0].cholesky_failures[0]) > 0) == fails
     assert (int(logged[0].n_nonfinite[0]) > 0) == fails
 

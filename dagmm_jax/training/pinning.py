@@ -60,14 +60,18 @@ def main(argv: list[str]) -> None:
 
 
 def _die_with_parent() -> None:
-  """Asks Linux to send this process SIGTERM when its parent exits (prctl
-  PR_SET_PDEATHSIG), so that a killed run leaves no worker training alone."""
+  """Asks Linux to send this process SIGKILL when its parent exits (prctl
+  PR_SET_PDEATHSIG), so that a killed run leaves no worker training alone. Not
+  SIGTERM: workers of a KDDCUP run whose launcher was killed got it and trained
+  on (the JAX runtime handles SIGTERM once distributed), writing into the workdir of
+  the rerun that followed. Checkpoints and results are
+  written by renaming finished files, so a killed worker leaves none half-written."""
   if not sys.platform.startswith('linux'):
     return
   import ctypes
   import signal
   PR_SET_PDEATHSIG = 1
-  ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+  ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
   parent = os.environ.get('DAGMM_WORKER_PARENT')
   if parent and os.getppid() != int(parent):   # the parent died before the request took effect
     sys.exit(1)
