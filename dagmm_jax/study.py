@@ -13,7 +13,7 @@ import ml_collections
 import numpy as np
 
 from dagmm_jax import files, grid
-from dagmm_jax.core import regularizers
+from dagmm_jax.core import metrics, regularizers
 from dagmm_jax.reports import plots, tables
 
 
@@ -31,16 +31,24 @@ def cells(study: ml_collections.ConfigDict, quick: bool = False
   out = {}
   for dtype in study.dtypes:
     for experiment in study.experiments:
-      for spec in study.regularizers:
+      for spec in regularizers_of(study, dtype):
         config = grid.load_experiment(experiment)
         config.gmm.regularizer, config.dtype, config.num_seeds = spec, dtype, study.num_seeds
         out[cell_name(experiment, spec, dtype)] = grid.quick_config(config) if quick else config
   return out
 
 
+def regularizers_of(study: ml_collections.ConfigDict, dtype: str) -> tuple[str, ...]:
+  """The regularizers run in ``dtype``: all, or ``study.float64_regularizers`` in float64."""
+  if dtype == 'float64' and study.get('float64_regularizers') is not None:
+    return tuple(study.float64_regularizers)
+  return tuple(study.regularizers)
+
+
 def read_diagnostics(cell_dir: pathlib.Path) -> dict[str, np.ndarray]:
   """Per-record arrays from ``metrics.jsonl``: ``epoch [T]``, ``min_eig [T, S, K]``,
-  ``phi [T, S, K]``, ``cholesky_failures [T, S]``, ``n_nonfinite [T, S]``. Seed
+  ``phi [T, S, K]``, ``min_phi [T, S, K]`` (``phi`` for runs that did not log it),
+  ``steps [T, S]``, ``cholesky_failures [T, S]``, ``n_nonfinite [T, S]``. Seed
   chunks (which log separately) are joined along the seed axis, at the epochs
   every chunk logged."""
   recs = {(r.get('chunk', 0), r['epoch']): r
@@ -49,7 +57,9 @@ def read_diagnostics(cell_dir: pathlib.Path) -> dict[str, np.ndarray]:
   epochs = sorted(e for e in {e for _, e in recs} if all((c, e) in recs for c in chunks))
   get = lambda k: np.asarray([np.concatenate([np.asarray(recs[c, e][k], float) for c in chunks])
                               for e in epochs], float)
+  has = all('min_phi' in r for r in recs.values())   # older runs logged the mean weights only
   return {'epoch': np.asarray(epochs, float), 'min_eig': get('min_eig'), 'phi': get('phi'),
+          'min_phi': get('min_phi' if has else 'phi'), 'steps': get('steps'),
           'cholesky_failures': get('cholesky_failures'), 'n_nonfinite': get('n_nonfinite')}
 
 
@@ -61,8 +71,19 @@ def cell_summary(results: dict[str, Any], diag: dict[str, np.ndarray]) -> dict[s
   # Smallest eigenvalue each seed's mixture reached during training (over epochs and components).
   per_seed_min = np.min(np.where(np.isfinite(diag['min_eig']), diag['min_eig'], np.inf), axis=(0, 2))
   finite = per_seed_min[np.isfinite(per_seed_min)]
+  active = diag['steps'] > 0                                          # [T, S]: a seed's epochs before it failed
+  weight = np.where(active[..., None], diag['min_phi'], np.inf)
+  last = np.asarray([diag['phi'][np.flatnonzero(active[:, i])[-1], i] if active[:, i].any()
+                     else np.full(diag['phi'].shape[2], np.nan) for i in range(active.shape[1])])
+  failures = sorted((int(m[1]), int(m[2])) for r in runs if r['failed'] and r.get('failure')
+                    and (m := re.search(r'epoch (\d+), step (\d+)', r['failure'])))
   return {'seeds': len(runs), 'failed': len(runs) - len(ok), 'f1': stat('f1'), 'auroc': stat('auroc'),
+          'f1_failed_as_zero': float(np.mean(metrics.f1_failed_as_zero(runs))),
           'median_min_eig': float(np.median(finite)) if finite.size else None,
+          'min_weight': float(np.min(weight)) if np.isfinite(weight).any() else None,
+          # 1 / sum(phi^2) of each seed's last epoch's mean weights, median over seeds
+          'effective_components': float(np.nanmedian(1.0 / np.sum(last ** 2, axis=1))),
+          'first_failure': 'epoch {}, step {}'.format(*failures[0]) if failures else None,
           'cholesky_failures': int(np.sum(diag['cholesky_failures'])),
           'nonfinite_energies': int(np.sum(diag['n_nonfinite'])),
           'wall_time_s': results['wall_time_s']}
@@ -75,19 +96,26 @@ def study_markdown(summaries: dict[str, dict[str, Any]], configs: dict[str, Any]
   lines = ['# The GMM singularity study', '',
            *(['**Quick smoke run (few seeds, 1/100 of the epochs): not a result.**', ''] if quick else []),
            'Failure: a non-finite loss or gradient during training, or non-finite test '
-           'energies from the final GMM fit. F1 and AUROC are over the seeds that did not '
-           'fail (paper protocol). Smallest eigenvalue: the smallest covariance eigenvalue '
+           'energies from the final GMM fit; the first failure is the earliest (epoch, step). '
+           'F1 and AUROC are over the seeds that did not fail (paper protocol); F1 (failed '
+           'as 0) counts every seed. Smallest eigenvalue: the smallest covariance eigenvalue '
            "a seed's batch mixtures reached during training (after regularization), median "
-           'over seeds. Cholesky failures and non-finite energies are counted over all '
+           'over seeds. Smallest weight: the smallest mixture weight of any batch of any seed. '
+           "Effective components: 1 / sum(phi^2) of a seed's last epoch's mean weights, median "
+           'over seeds. Covariances without a Cholesky factor (rescued by the rows\' factor '
+           'for loadings, docs/singularity.md) and non-finite energies are counted over all '
            'training steps.', '',
-           '| dataset | regularizer | dtype | failed | F1 | AUROC | median smallest eigenvalue '
-           '| Cholesky failures | non-finite energies | wall time |',
-           '|---|---|---|---|---|---|---|---|---|---|']
+           '| dataset | regularizer | dtype | failed | F1 | F1 (failed as 0) | AUROC '
+           '| median smallest eigenvalue | smallest weight | effective components | first failure '
+           '| no Cholesky factor | non-finite energies | wall time |',
+           '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|']
   for name, s in summaries.items():
     c = configs[name]
-    eig = 'n/a' if s['median_min_eig'] is None else f"{s['median_min_eig']:.2e}"
+    num = lambda v, f: 'n/a' if v is None else format(v, f)
     lines.append(f"| {c['dataset']} | `{c['gmm']['regularizer']}` | {c['dtype']} | "
-                 f"{s['failed']}/{s['seeds']} | {fmt(s['f1'])} | {fmt(s['auroc'])} | {eig} | "
+                 f"{s['failed']}/{s['seeds']} | {fmt(s['f1'])} | {s['f1_failed_as_zero']:.4f} | "
+                 f"{fmt(s['auroc'])} | {num(s['median_min_eig'], '.2e')} | {num(s['min_weight'], '.2e')} | "
+                 f"{num(s['effective_components'], '.2f')} | {s['first_failure'] or '-'} | "
                  f"{s['cholesky_failures']} | {s['nonfinite_energies']} | {s['wall_time_s'] / 60:.1f} min |")
   lines += tables.not_run_lines(list(missing))
   lines += ['', *[f'![{p}]({p})' for p in plots]]
@@ -138,7 +166,7 @@ def write_study(study: ml_collections.ConfigDict, workdir: str | pathlib.Path,
   plots = []
   for dtype in study.dtypes:
     for experiment in study.experiments:
-      group = {spec: diags[name] for spec in study.regularizers
+      group = {spec: diags[name] for spec in regularizers_of(study, dtype)
                if (name := cell_name(experiment, spec, dtype)) in diags}
       if group:
         plots += plot_dataset(grid.load_experiment(experiment).dataset, dtype, group, workdir)
