@@ -104,12 +104,21 @@ def test_n_eff_cannot_be_set_in_the_spec():
 
 
 def test_adding_a_regularizer_is_one_function_and_one_entry(monkeypatch):
-  """The README's example, verbatim."""
-  def diagonal_loading(cov, alpha=1e-3):
-    """cov + alpha * diag(cov)."""
-    return cov + alpha * jnp.diagonal(cov, axis1=-2, axis2=-1)[..., None] * jnp.eye(cov.shape[-1])
-
-  monkeypatch.setitem(regularizers.REGULARIZERS, 'diagonal_loading', diagonal_loading)
+  """The README's example, run as it is written there."""
+  import pathlib
+  import re
+  readme = (pathlib.Path(__file__).parents[1] / 'README.md').read_text()
+  (block,) = [b for b in re.findall(r'```python\n(.*?)```', readme, re.S) if 'def diagonal_loading' in b]
+  monkeypatch.setattr(regularizers, 'REGULARIZERS', dict(regularizers.REGULARIZERS))
+  exec(block, {})
   reg = regularizers.get_regularizer('diagonal_loading(alpha=1e-2)')
   cov = jnp.asarray([[[2.0, 1.0], [1.0, 4.0]]])
   np.testing.assert_allclose(reg(cov, None), [[[2.02, 1.0], [1.0, 4.04]]], rtol=1e-6)
+  np.testing.assert_allclose(reg.loading(cov, None).add, [[0.02, 0.04]], rtol=1e-6)   # a Loading
+
+
+def test_a_regularizer_returning_a_matrix_still_works(monkeypatch):
+  monkeypatch.setitem(regularizers.REGULARIZERS, 'double', lambda cov: 2.0 * cov)
+  reg = regularizers.get_regularizer('double')
+  assert reg.loading(jnp.eye(2)[None], None) is None
+  np.testing.assert_allclose(reg(jnp.eye(2)[None], None), 2.0 * np.eye(2)[None])
