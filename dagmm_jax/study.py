@@ -102,7 +102,7 @@ def study_markdown(summaries: dict[str, dict[str, Any]], configs: dict[str, Any]
            "a seed's batch mixtures reached during training (after regularization), median "
            'over seeds. Smallest weight: the smallest mixture weight of any batch of any seed. '
            "Effective components: 1 / sum(phi^2) of a seed's last epoch's mean weights, median "
-           'over seeds. Covariances without a Cholesky factor (rescued by the rows\' factor '
+           "over seeds. Covariances without a Cholesky factor (rescued by the rows' factor "
            'for loadings, docs/singularity.md) and non-finite energies are counted over all '
            'training steps.', '',
            '| dataset | regularizer | dtype | failed | F1 | F1 (failed as 0) | AUROC '
