@@ -127,7 +127,8 @@ def replay_member(config: ml_collections.ConfigDict, data: train.TrainData, stat
               if hasattr(s, 'nu'))
   return {
       'member': i, 'epoch': epoch + 1, 'step': t, 'rows': int(valid.sum()),
-      'failed_cause': objective.nonfinite_name(state.failed_cause[i]),
+      'failed_cause': (objective.nonfinite_name(state.failed_cause[i]) if state.failed_cause[i]
+                       else 'not recorded (the run predates TrainState.failed_cause)'),
       'float32': {'plain_loss': float(plain),
                   'first_nan_plain': _first_nan(lambda p: plain_loss(p, xb, w), params),
                   'loss': float(loss), 'reconstruction': float(terms.reconstruction),
