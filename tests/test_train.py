@@ -223,3 +223,20 @@ def test_a_multi_process_run_waits_once_per_period_with_the_same_records(monkeyp
   for (_, a, _), (_, b, _) in zip(one, many):
     jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)
   jax.tree_util.tree_map(np.testing.assert_array_equal, one_state, many_state)
+
+
+def test_a_checkpoint_older_than_a_state_field_restores_with_its_initial_value(tmp_path):
+  """Runs checkpointed before ``TrainState.failed_cause`` existed resume: the field takes
+  the fresh state's value (0, healthy) and every saved field comes back as saved."""
+  config = _config()
+  state = train.init_state(config, [0, 1], 8)
+  saved = state._replace(failed_step=jnp.asarray([-1, 5], jnp.int32))
+  with checkpoint.opened(tmp_path / 'ckpt') as mngr:
+    mngr.save(3, args=checkpoint.ocp.args.StandardSave(
+        {k: v for k, v in saved._asdict().items() if k != 'failed_cause'}), force=True)
+    mngr.wait_until_finished()
+  with checkpoint.opened(tmp_path / 'ckpt') as mngr:
+    restored = checkpoint.restore(mngr, state._replace(failed_cause=jnp.full((2,), 0, jnp.int32)))
+  assert restored.failed_step.tolist() == [-1, 5] and restored.failed_cause.tolist() == [0, 0]
+  for a, b in zip(jax.tree_util.tree_leaves(restored.params), jax.tree_util.tree_leaves(saved.params)):
+    np.testing.assert_array_equal(a, b)
