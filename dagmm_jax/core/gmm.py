@@ -129,7 +129,7 @@ def row_factors(z: jnp.ndarray, gamma: jnp.ndarray, weights: jnp.ndarray, mu: jn
   ``Sigma_k = A_k^T A_k`` with ``A_k = sqrt(gamma_k / n_k) (z - mu_k)`` (eq. 5), so
   the regularized covariance is ``B_k^T B_k`` for ``B_k = [sqrt(scale_k) A_k;
   diag(sqrt(add_k))]`` and its Cholesky factor is ``R_k^T`` for ``B_k = Q_k R_k``
-  (diagonal made positive). Householder QR is backward stable in ``B_k``, whose
+  (diagonal positive; ``_qr_r``). That ``R`` is backward stable in ``B_k``, whose
   entries are the square roots of the covariance's: the factor is exact for a
   covariance within rounding of ``B_k``, which is positive semi-definite by
   construction and at least ``diag(add_k)``. Forming ``Sigma_k`` first and

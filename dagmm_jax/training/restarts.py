@@ -44,11 +44,7 @@ def pick(train_energy: np.ndarray, failed: np.ndarray, restarts: int) -> np.ndar
 def select(state: train.TrainState, choice: np.ndarray, restarts: int) -> train.TrainState:
   """The chosen member of each seed: ``[S * R, ...]`` leaves -> ``[S, ...]``."""
   idx = jnp.asarray(np.arange(len(choice)) * restarts + choice)
-  take = lambda a: a[idx]
-  return train.TrainState(jax.tree_util.tree_map(take, state.params),
-                          jax.tree_util.tree_map(take, state.opt_state), take(state.key),
-                          state.epoch, take(state.failed_epoch), take(state.failed_step),
-                          take(state.failed_cause))
+  return train.map_seed_fields(lambda t: jax.tree_util.tree_map(lambda a: a[idx], t), state)
 
 
 def rank_average(energies: np.ndarray) -> np.ndarray:

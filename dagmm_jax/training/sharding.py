@@ -52,10 +52,8 @@ def shard_state(state: train.TrainState, mesh: Mesh | None) -> train.TrainState:
   """Seed-axis leaves split over the mesh; the epoch counter replicated."""
   if mesh is None:
     return state
-  seeds = lambda t: _put(t, mesh, P('seeds'))
-  return train.TrainState(seeds(state.params), seeds(state.opt_state), seeds(state.key),
-                          _put(state.epoch, mesh, P()), seeds(state.failed_epoch),
-                          seeds(state.failed_step), seeds(state.failed_cause))
+  state = train.map_seed_fields(lambda t: _put(t, mesh, P('seeds')), state)
+  return state._replace(epoch=_put(state.epoch, mesh, P()))
 
 
 def replicate(x: jax.Array, mesh: Mesh) -> jax.Array:

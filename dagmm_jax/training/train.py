@@ -67,6 +67,12 @@ STATE_SPEC = TrainState(SEEDS, SEEDS, SEEDS, P(), SEEDS, SEEDS, SEEDS)
 DATA_SPEC = TrainData(P(), SEEDS, SEEDS, SEEDS, SEEDS)
 
 
+def map_seed_fields(fn: Callable[[Any], Any], state: TrainState) -> TrainState:
+  """``state`` with ``fn`` applied to every field that has a leading seed axis
+  (``STATE_SPEC``: all but ``epoch``)."""
+  return TrainState(*(fn(v) if spec == SEEDS else v for v, spec in zip(state, STATE_SPEC)))
+
+
 def seed_mesh_of(a: Any) -> Mesh | None:
   """The seed mesh ``a`` is split over (``sharding.seed_mesh``), or None."""
   s = getattr(a, 'sharding', None)
