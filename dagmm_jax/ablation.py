@@ -88,10 +88,10 @@ def ablation_markdown(study: ml_collections.ConfigDict, results: dict[str, dict[
     vs = '—' if base is None or base is res else '{:+.4f} ± {:.4f}'.format(*metrics.paired(f1, seed_f1(base)))
     paper = tables.PAPER_TABLE2.get(res['dataset'], (None,) * 3)[2]
     above = f'{sum(v >= paper for v in ok)}/{len(f1)}' if paper else '—'
-    u = res['summary']['untrained']['f1']
-    lines.append(f"| {cell} | {res['config']['num_epochs']} | {np.mean(ok):.4f} ± {np.std(ok):.4f} "
-                 f"({np.std(ok, ddof=1) / np.sqrt(len(ok)):.4f}) | {vs} | {above} | "
-                 f"{u['mean']:.4f} ± {u['std']:.4f} | {res['summary']['trained']['n_failed']}/{len(f1)} | "
+    t, u = metrics.spread(ok), metrics.spread([r['untrained']['f1'] for r in res['runs'] if not r['untrained']['failed']])
+    lines.append(f"| {cell} | {res['config']['num_epochs']} | {t['mean']:.4f} ± {t['std']:.4f} "
+                 f"({t['se']:.4f}) | {vs} | {above} | "
+                 f"{u['mean']:.4f} ± {u['std']:.4f} | {len(f1) - len(ok)}/{len(f1)} | "
                  f"{res['wall_time_s'] / 60:.1f} min |")
   lines += ['', '## Decisions (the rule in `experiments/ablation.py`)', '', *decide(study, results)]
   lines += tables.not_run_lines(missing)

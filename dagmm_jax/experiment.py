@@ -415,33 +415,10 @@ def add_em_scores(workdir: str | pathlib.Path) -> dict[str, Any]:
       files.write_json(path, record)
   data = loaded.get('data')
   results['runs'] = [by_seed[r['seed']] for r in results['runs']]
-  results['summary'] = summarize(results['runs'])
+  results['summary'] = tables.summarize(results['runs'])
   files.write_json(workdir / 'results.json', results)
   write_report(workdir, data)
   return results
-
-
-def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
-  """Mean and std (over seeds that did not fail) of every metric, the count of
-  failed seeds and the F1 mean with them as 0, trained and untrained; with
-  restarts trained to the end also the ensemble and restart 0 (the plain run's
-  initialisation) of the same run."""
-  def stats(rows):
-    ok = [r for r in rows if not r['failed']]
-    out = {'n': len(ok), 'n_failed': len(rows) - len(ok)}
-    for m in metrics.NAMES:
-      vals = np.asarray([r[m] for r in ok], float)
-      out[m] = {'mean': float(vals.mean()) if ok else None, 'std': float(vals.std()) if ok else None}
-    # Failed seeds are never dropped silently: the F1 mean with each failed seed as 0.
-    out['f1_failed_as_zero'] = float(np.mean(metrics.f1_failed_as_zero(rows))) if rows else None
-    return out
-  out = {'trained': stats(runs), 'untrained': stats([r['untrained'] for r in runs])}
-  if runs and all('ensemble' in r for r in runs):
-    out['ensemble'] = stats([r['ensemble'] for r in runs])
-    out['restart0'] = stats([r['members'][0] for r in runs])
-  if runs and all('em' in r for r in runs):
-    out['em'] = stats([r['em'] for r in runs])
-  return out
 
 
 def seed_test_view(config: ml_collections.ConfigDict, data: Dataset, workdir: pathlib.Path,
@@ -649,7 +626,7 @@ def _run(config: ml_collections.ConfigDict, workdir: pathlib.Path, processes: in
                # per chunk record: each process's peak and the launcher's (records older than this lack it)
                'peak_host_memory': [r['peak_host_memory'] for r in records if 'peak_host_memory' in r],
                'devices': [str(d) for d in jax.devices()], 'processes': jax.process_count(),
-               'runs': runs, 'summary': summarize(runs)}
+               'runs': runs, 'summary': tables.summarize(runs)}
     files.write_json(workdir / 'results.json', results)
     write_report(workdir, data)
   return results

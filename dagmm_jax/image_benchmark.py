@@ -156,7 +156,7 @@ def summary(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
                'ensemble': auroc('ensemble')}
     scorers.update({y.name: auroc(y.name) for y in yardsticks.YARDSTICKS})
     rows[row] = {'splits': len(rs), 'failed': failed, 'members': len(members),
-                 'auroc': {k: (float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else float('nan'))
+                 'auroc': {k: (metrics.spread(v)['mean'], metrics.spread(v)['std'])
                            for k, v in scorers.items()},
                  'collapsed': sum(collapsed_members(r) for r in rs),
                  'seconds': float(sum(r['seconds'] for r in every))}

@@ -67,7 +67,7 @@ def cell_summary(results: dict[str, Any], diag: dict[str, np.ndarray]) -> dict[s
   """Failure rate, F1 / AUROC over seeds that did not fail, median smallest eigenvalue."""
   runs = results['runs']
   ok = [r for r in runs if not r['failed']]
-  stat = lambda m: (float(np.mean([r[m] for r in ok])), float(np.std([r[m] for r in ok]))) if ok else None
+  stat = lambda m: (lambda s: (s['mean'], s['std']))(metrics.spread([r[m] for r in ok])) if ok else None
   # Smallest eigenvalue each seed's mixture reached during training (over epochs and components).
   per_seed_min = np.min(np.where(np.isfinite(diag['min_eig']), diag['min_eig'], np.inf), axis=(0, 2))
   finite = per_seed_min[np.isfinite(per_seed_min)]

@@ -14,8 +14,9 @@ Standard errors use the sample standard deviation (ddof=1).
 import json
 import pathlib
 
-import numpy as np
 from absl import app, flags
+
+from dagmm_jax.core import metrics
 
 BEFORE = flags.DEFINE_string('before', None, 'results.json of the run before the change.')
 AFTER = flags.DEFINE_string('after', None, 'results.json of the run after it.')
@@ -24,9 +25,8 @@ EXACT = ('f1', 'auroc', 'auprc', 'threshold')
 
 
 def _mean_se(v: list[float]) -> str:
-  v = np.asarray(v, float)
-  se = np.std(v, ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float('nan')
-  return f'{np.mean(v):.4f} (se {se:.4f}, n={len(v)})'
+  s = metrics.spread(v)
+  return f"{s['mean']:.4f} (se {s['se']:.4f}, n={s['n']})"
 
 
 def compare(before: dict, after: dict) -> str:

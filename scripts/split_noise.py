@@ -23,6 +23,7 @@ import numpy as np
 from absl import app, flags
 
 from dagmm_jax import experiment, files, grid
+from dagmm_jax.core import metrics
 from dagmm_jax.data import load_dataset
 
 OUT = flags.DEFINE_string('out', None, 'Output folder for split_noise.json and split_noise.md.')
@@ -76,14 +77,21 @@ def main(argv) -> None:
   results = {name: split_f1s(name, seeds, KNN_MAX_TRAIN.value) for name in EXPERIMENTS.value}
   out = pathlib.Path(OUT.value)
   files.write_json(out / 'split_noise.json', {'seeds': seeds, 'f1': results})
+  text = markdown(seeds, results)
+  files.write_text(out / 'split_noise.md', text)
+  print(text)
+
+
+def markdown(seeds: list[int], results: dict[str, dict[str, list[float]]]) -> str:
+  """The table of ``split_noise.md`` from what ``split_noise.json`` holds."""
   lines = [f'# F1 across the paper-protocol splits of seeds {seeds[0]}-{seeds[-1]}: deterministic scorers', '',
+           'Mean ± std (sample std, ddof=1) over the seeds.', '',
            '| experiment | scorer | F1 mean ± std | min | max |', '|---|---|---|---|---|']
   for name, per in results.items():
     for scorer, f1 in per.items():
-      f1 = np.asarray(f1)
-      lines.append(f'| {name} | {scorer} | {f1.mean():.4f} ± {f1.std():.4f} | {f1.min():.4f} | {f1.max():.4f} |')
-  files.write_text(out / 'split_noise.md', '\n'.join(lines) + '\n')
-  print('\n'.join(lines))
+      s = metrics.spread(f1)
+      lines.append(f"| {name} | {scorer} | {s['mean']:.4f} ± {s['std']:.4f} | {min(f1):.4f} | {max(f1):.4f} |")
+  return '\n'.join(lines) + '\n'
 
 
 if __name__ == '__main__':

@@ -4,6 +4,7 @@ import pytest
 from scipy.stats import mannwhitneyu
 
 from dagmm_jax.core import metrics
+from dagmm_jax.reports import tables
 
 
 def test_top_k_and_prf_by_hand():
@@ -68,3 +69,20 @@ def test_threshold_for_reaches_the_asked_recall_or_false_positive_rate():
     metrics.threshold_for(labels, scores)
   with pytest.raises(ValueError, match='target_recall must be'):
     metrics.threshold_for(labels, scores, target_recall=0.0)
+
+
+def test_spread_is_the_sample_convention_and_every_table_uses_it():
+  v = [0.5, 0.7, 0.9, 0.6]
+  s = metrics.spread(v)
+  assert s['n'] == 4 and s['mean'] == pytest.approx(0.675)
+  std = np.sqrt(sum((x - 0.675) ** 2 for x in v) / 3)               # ddof=1, by hand
+  assert s['std'] == pytest.approx(std) and s['se'] == pytest.approx(std / 2)
+  assert np.isnan(metrics.spread([0.5])['se']) and metrics.spread([])['n'] == 0
+  assert metrics.paired([1.0, 2.0, 4.0], [0.0, 0.0, 0.0]) == pytest.approx((7 / 3, metrics.spread([1, 2, 4])['se']))
+  # A results table recomputes the spread from the runs, whatever results.json stored.
+  runs = [{'seed': i, 'failed': False, **dict.fromkeys(metrics.NAMES, f),
+           'untrained': {'failed': False, **dict.fromkeys(metrics.NAMES, 0.1)}} for i, f in enumerate(v)]
+  results = {'dataset': 'thyroid', 'protocol': 'paper', 'config': {}, 'runs': runs,
+             'summary': {'trained': {'f1': {'mean': 0.675, 'std': float(np.std(v))}}}}   # population std
+  row = tables.summary_rows(results)[0]
+  assert f'0.6750 ± {std:.4f} ({std / 2:.4f})' in row and f'{np.std(v):.4f}' not in row

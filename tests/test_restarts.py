@@ -111,7 +111,7 @@ def test_per_cell_choice_pools_the_exploration_sets_and_counts_failures_as_zero(
   assert choice['b'][0] == 'best-of-R'                      # a tie keeps the earlier scorer
   here = {'a': _cell_results([(0.2, 0.4, 0.9), (0.2, 0.6, 0.9)])}
   lines = restarts.per_cell_lines(here, choice, {'thyroid': 0.4782})
-  assert any('| a |' in l and '**ensemble**' in l and '0.5000 ± 0.1000 (0.0707)' in l and '0.4782' in l
+  assert any('| a |' in l and '**ensemble**' in l and '0.5000 ± 0.1414 (0.1000)' in l and '0.4782' in l
              for l in lines)
 
 

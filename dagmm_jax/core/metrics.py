@@ -1,4 +1,6 @@
 """Metrics with the anomaly class positive (NumPy, on host; tiny arrays)."""
+from typing import Any
+
 import numpy as np
 from scipy.stats import rankdata
 
@@ -110,7 +112,19 @@ def f1_failed_as_zero(rows: list[dict]) -> np.ndarray:
   return np.asarray([0.0 if r['failed'] else r['f1'] for r in rows], float)
 
 
+def spread(values: Any) -> dict[str, float]:
+  """``{'mean', 'std', 'se', 'n'}`` of per-seed values: the one convention of every
+  table here, the sample standard deviation (ddof=1) and the standard error
+  ``std / sqrt(n)``; ``std`` and ``se`` are NaN for fewer than two values, all but
+  ``n`` for none."""
+  v = np.asarray(values, float).ravel()
+  nan = float('nan')
+  std = float(v.std(ddof=1)) if v.size > 1 else nan
+  return {'mean': float(v.mean()) if v.size else nan, 'std': std,
+          'se': std / float(np.sqrt(v.size)) if v.size > 1 else nan, 'n': int(v.size)}
+
+
 def paired(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-  """Mean and standard error of the per-seed difference ``a - b``."""
-  d = np.asarray(a, float) - np.asarray(b, float)
-  return float(d.mean()), float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else float('nan')
+  """Mean and standard error (``spread``) of the per-seed difference ``a - b``."""
+  s = spread(np.asarray(a, float) - np.asarray(b, float))
+  return s['mean'], s['se']

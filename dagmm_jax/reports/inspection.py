@@ -152,7 +152,7 @@ def make_report(inspector: Inspector, test_ok: str | os.PathLike, test_ng: str |
   if several:   # each member alone, beside the ensemble (``e``)
     member_auroc = [metrics.auroc(labels, m) for m in scores.member_energies]
     result.update(members=len(member_auroc), member_auroc_mean=float(np.mean(member_auroc)),
-                  member_auroc_std=float(np.std(member_auroc)))
+                  member_auroc_std=metrics.spread(member_auroc)['std'])
   health = {f'{name} (seed {m.config.seed})' if several else name: m.health_
             for member in inspector.members for name, m in member.items()}
 

@@ -1,6 +1,8 @@
 """Results tables (markdown) beside the paper's figures."""
 from typing import Any
 
+import numpy as np
+
 from dagmm_jax.core import metrics
 from dagmm_jax.training import restarts
 
@@ -12,11 +14,43 @@ PAPER_TABLE2 = {
     'kddcup99_rev': (0.9370, 0.9390, 0.9380),
 }
 
+# How every table states its spread (``metrics.spread``).
+SPREAD = ('Mean ± std over the seeds that did not fail (sample std, ddof=1), the '
+          "F1's standard error std/sqrt(n) in brackets.")
 
-def _cell(stat: dict[str, float | None]) -> str:
+
+def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
+  """Mean, std and standard error (``metrics.spread``, over seeds that did not
+  fail) of every metric, the count of failed seeds and the F1 mean with them as
+  0, trained and untrained; with restarts trained to the end also the ensemble
+  and restart 0 (the plain run's initialisation) of the same run. Tables
+  recompute it from the runs, so a results.json written under an older
+  convention reads in today's."""
+  def stats(rows):
+    ok = [r for r in rows if not r['failed']]
+    out = {'n': len(ok), 'n_failed': len(rows) - len(ok)}
+    for m in metrics.NAMES:
+      s = metrics.spread([r[m] for r in ok])
+      out[m] = {k: s[k] if np.isfinite(s[k]) else None for k in ('mean', 'std', 'se')}
+    # Failed seeds are never dropped silently: the F1 mean with each failed seed as 0.
+    out['f1_failed_as_zero'] = float(np.mean(metrics.f1_failed_as_zero(rows))) if rows else None
+    return out
+  out = {'trained': stats(runs), 'untrained': stats([r['untrained'] for r in runs])}
+  if runs and all('ensemble' in r for r in runs):
+    out['ensemble'] = stats([r['ensemble'] for r in runs])
+    out['restart0'] = stats([r['members'][0] for r in runs])
+  if runs and all('em' in r for r in runs):
+    out['em'] = stats([r['em'] for r in runs])
+  return out
+
+
+def _cell(stat: dict[str, float | None], se: bool = False) -> str:
+  """'0.7015 ± 0.0777' (mean ± std), with ``se`` also '(0.0174)'; 'n/a' for no seeds."""
   if stat['mean'] is None:
     return 'n/a'
-  return f"{stat['mean']:.4f} ± {stat['std']:.4f}"
+  if stat['std'] is None:
+    return f"{stat['mean']:.4f}"
+  return f"{stat['mean']:.4f} ± {stat['std']:.4f}" + (f" ({stat['se']:.4f})" if se else '')
 
 
 def summary_rows(results: dict[str, Any]) -> list[str]:
@@ -27,11 +61,12 @@ def summary_rows(results: dict[str, Any]) -> list[str]:
             ('ensemble', f'DAGMM-JAX, {restarts}-member ensemble'),
             ('em', f'DAGMM-JAX, best of {restarts}, EM-refit GMM'),
             ('restart0', 'DAGMM-JAX, restart 0 alone'), ('untrained', 'untrained baseline')]
+  summary = summarize(results['runs'])
   for key, label in labels:
-    if key not in results['summary']:
+    if key not in summary:
       continue
-    s = results['summary'][key]
-    cells = ' | '.join(_cell(s[c]) for c in metrics.NAMES)
+    s = summary[key]
+    cells = ' | '.join(_cell(s[c], se=c == 'f1') for c in metrics.NAMES)
     failed = str(s['n_failed'])
     if s['n_failed'] and s.get('f1_failed_as_zero') is not None:
       failed += f" (F1 {s['f1_failed_as_zero']:.4f} with them as 0)"
@@ -70,7 +105,7 @@ def results_markdown(results: dict[str, Any]) -> str:
       f"Wall time {results['wall_time_s']:.0f} s{_sessions(results)} on {', '.join(results['devices'])}"
       f"{_processes_and_memory(results)}.", '',
       header, *summary_rows(results), '',
-      'Mean ± std over the seeds that did not fail. The untrained baseline is each '
+      f'{SPREAD} The untrained baseline is each '
       "seed's network at initialisation, its GMM fitted on the training set the same way.",
   ]
   failures = [f"- seed {r['seed']}: {r['failure']}" for r in results['runs'] if r['failed']]
@@ -100,7 +135,7 @@ def table2_markdown(results: dict[str, dict[str, Any]], missing: list[str] = (),
   lines = ["# DAGMM-JAX: the paper's Table 2", '',
            *(['**Quick smoke run (few seeds, 1/100 of the epochs): not a reproduction.**', '']
              if quick else []),
-           'Mean ± std over the seeds that did not fail; `failed` counts seeds whose '
+           f'{SPREAD} `failed` counts seeds whose '
            'training hit a non-finite loss or whose final GMM gave non-finite energies '
            '(listed below). The paper reports only precision, recall and F1, and only '
            'for its own (`paper`) protocol.', '',

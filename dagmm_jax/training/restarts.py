@@ -125,11 +125,11 @@ def per_cell_lines(results: dict[str, dict], choice: dict[str, tuple[str, dict[s
     if name not in choice or not all('em' in r for r in res['runs']):
       continue
     scorer, means = choice[name]
-    f1 = metrics.f1_failed_as_zero([SCORERS[scorer](r) for r in res['runs']])
+    f1 = metrics.spread(metrics.f1_failed_as_zero([SCORERS[scorer](r) for r in res['runs']]))
     explored = ', '.join(f'{s} {m:.4f}' for s, m in means.items())
     paper = paper_f1.get(res['dataset'])
-    rows.append(f'| {name} | {explored} | **{scorer}** | {f1.mean():.4f} ± {f1.std():.4f} '
-                f'({f1.std() / np.sqrt(len(f1)):.4f}) | ' + (f'{paper:.4f}' if paper else 'n/a') + ' |')
+    rows.append(f"| {name} | {explored} | **{scorer}** | {f1['mean']:.4f} ± {f1['std']:.4f} "
+                f"({f1['se']:.4f}) | " + (f'{paper:.4f}' if paper else 'n/a') + ' |')
   if not rows:
     return []
   return ['', '## Per-cell scorer (the rule in `experiments/confirm.py`)', '',
