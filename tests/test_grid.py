@@ -46,11 +46,11 @@ def _check_cells(workdir, results):
   for name, res in results.items():
     on_disk = json.loads((workdir / name / 'results.json').read_text())
     assert on_disk['protocol'] == name.split('-')[1]
-    assert len(on_disk['runs']) == 2
+    assert on_disk['runs'] == res['runs'] and [r['seed'] for r in on_disk['runs']] == [0, 1]
     for run in on_disk['runs']:
-      assert run['failed'] in (True, False)
-      if not run['failed']:
-        assert all(0.0 <= run[m] <= 1.0 for m in metrics.NAMES)
+      # A short run on the real file never fails: a failure here is a bug, not noise.
+      assert run['failed'] is False and run['untrained']['failed'] is False, run.get('failure')
+      assert all(0.0 <= run[m] <= 1.0 for m in metrics.NAMES)
       if on_disk['protocol'] == 'goad':   # top n_anomalies flagged: P = R
         assert run['precision'] == pytest.approx(run['recall'])
 

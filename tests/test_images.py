@@ -170,7 +170,7 @@ def test_integer_arrays_match_the_old_float_loader(tmp_path):
       else:
         worst16 = max(worst16, float(np.abs(new - old).max()))
   print(f'16-bit max deviation from the old float loader: {worst16 * 65535:.4f} counts')
-  assert 0 < worst16 <= 0.51 / 65535, worst16 * 65535   # measured 0.50 counts
+  assert worst16 <= 0.51 / 65535, worst16 * 65535   # within half a count (measured 0.50); exact passes too
 
 
 def test_to_unit_and_pixel_scale():

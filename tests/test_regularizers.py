@@ -122,3 +122,41 @@ def test_a_regularizer_returning_a_matrix_still_works(monkeypatch):
   reg = regularizers.get_regularizer('double')
   assert reg.loading(jnp.eye(2)[None], None) is None
   np.testing.assert_allclose(reg(jnp.eye(2)[None], None), 2.0 * np.eye(2)[None])
+
+
+def _np_eig_floor(c, eps, floor):
+  w, v = np.linalg.eigh(c)
+  return (v * np.maximum(w, max(eps * w[-1], floor))) @ v.T
+
+
+def _np_oas(c, n, floor):   # Chen, Wiesel, Eldar, Hero (2010), eq. 23, toward (tr/p) I
+  p, tr, tr2 = c.shape[0], np.trace(c), np.trace(c @ c)
+  rho = min(((1 - 2 / p) * tr2 + tr ** 2) / ((n + 1 - 2 / p) * (tr2 - tr ** 2 / p)), 1.0)
+  return (1 - rho) * c + (rho * tr / p + floor) * np.eye(p)
+
+
+# Every registered regularizer's formula, written again in float64 NumPy. A new
+# registry entry without a reference here fails the test below.
+REFERENCES = {
+    'none': lambda c, n: c,
+    'jitter': lambda c, n: c + 1e-6 * np.eye(len(c)),
+    'relative_jitter': lambda c, n: c + max(1e-4 * np.trace(c) / len(c), 1e-6) * np.eye(len(c)),
+    'eigen_floor': lambda c, n: _np_eig_floor(c, 1e-5, 1e-6),
+    'shrinkage': lambda c, n: 0.9 * c + np.diag(0.1 * np.diag(c) + 1e-6),
+    'oas': lambda c, n: _np_oas(c, n, 1e-6),
+}
+
+
+def test_every_registered_regularizer_matches_its_float64_reference():
+  assert set(regularizers.REGULARIZERS) == set(REFERENCES)
+  rng = np.random.default_rng(0)
+  a = rng.normal(size=(3, 4, 4)) * np.array([1.0, 0.1, 1e-3, 10.0])   # very different scales
+  covs = a @ np.swapaxes(a, -1, -2) / 4
+  covs[2] = np.outer(a[2, 0], a[2, 0])                                  # rank one: floors bite
+  n_eff = np.array([30.0, 5.0, 2.0])
+  with jax.enable_x64(True):   # float64 throughout, so even the jitter of 1e-6 is resolved
+    for name, ref in REFERENCES.items():
+      got = np.asarray(regularizers.get_regularizer(name)(jnp.asarray(covs), jnp.asarray(n_eff)))
+      want = np.stack([ref(c, n) for c, n in zip(covs, n_eff)])
+      scale = np.abs(covs).max(axis=(1, 2), keepdims=True)
+      np.testing.assert_allclose((got - covs) / scale, (want - covs) / scale, atol=1e-12, err_msg=name)

@@ -1,0 +1,33 @@
+"""A run's bookkeeping that needs no data file: progress lines and wall time over sessions."""
+import json
+import time
+
+import pytest
+
+from dagmm_jax import experiment, files
+from dagmm_jax.training import train
+
+
+def test_progress_gives_elapsed_time_and_eta_at_the_pace_so_far():
+  assert train.progress(120.0, 10, 30) == 'elapsed 2.0 min, ETA 6.0 min'
+  assert train.progress(7200.0, 1, 1) == 'elapsed 2.0 h, ETA 2.0 h'
+  assert train.progress(5.0, 0, 10) == 'elapsed 0.1 min, ETA ?'
+
+
+def test_wall_time_sums_the_sessions_and_keeps_older_workdirs_readable(tmp_path):
+  """Each session's seconds (``sessions.jsonl``; the latest one still running, up
+  to now) are summed; chunks finished before the first recorded session (a
+  workdir older than that log) add the union of their spans (parallel chunks
+  overlap); a rerun that ran nothing keeps the recorded figures."""
+  t = time.time()
+  old = [{'wall_time_s': 50.0, 'finished_at': t - 1100}, {'wall_time_s': 60.0, 'finished_at': t - 1095},
+         {'wall_time_s': 30.0, 'finished_at': t - 1200}, {'wall_time_s': 7.0}]
+  assert experiment._wall_time(tmp_path, old, True, now=t) == (60.0 + 30.0 + 7.0, 1)
+  for started, seconds in ((t - 1000, 150.0), (t - 500, 17.0), (t - 100, 1.0)):
+    files.append_jsonl(tmp_path / 'sessions.jsonl', {'started_at': started, 'seconds': 1.0, 'pid': 1})
+    files.append_jsonl(tmp_path / 'sessions.jsonl', {'started_at': started, 'seconds': seconds, 'pid': 1})
+  new = [{'wall_time_s': 40.0, 'finished_at': t - 200}]   # within a recorded session: not added again
+  got, sessions = experiment._wall_time(tmp_path, old + new, True, now=t)
+  assert got == pytest.approx(60.0 + 30.0 + 7.0 + 150.0 + 17.0 + 100.0) and sessions == 4
+  (tmp_path / 'results.json').write_text(json.dumps({'wall_time_s': 123.0}))   # no 'sessions' field
+  assert experiment._wall_time(tmp_path, old, False) == (123.0, 1)
