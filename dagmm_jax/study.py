@@ -45,12 +45,19 @@ def regularizers_of(study: ml_collections.ConfigDict, dtype: str) -> tuple[str, 
   return tuple(study.regularizers)
 
 
+DIAGNOSTICS = 'diagnostics.npz'   # what the table and plots read of metrics.jsonl, small enough to commit
+
+
 def read_diagnostics(cell_dir: pathlib.Path) -> dict[str, np.ndarray]:
   """Per-record arrays from ``metrics.jsonl``: ``epoch [T]``, ``min_eig [T, S, K]``,
   ``phi [T, S, K]``, ``min_phi [T, S, K]`` (``phi`` for runs that did not log it),
   ``steps [T, S]``, ``cholesky_failures [T, S]``, ``n_nonfinite [T, S]``. Seed
   chunks (which log separately) are joined along the seed axis, at the epochs
-  every chunk logged."""
+  every chunk logged. Without ``metrics.jsonl`` (a committed cell), the same
+  arrays from ``DIAGNOSTICS`` (``write_study`` saves them beside it)."""
+  if not (cell_dir / 'metrics.jsonl').exists() and (cell_dir / DIAGNOSTICS).exists():
+    with np.load(cell_dir / DIAGNOSTICS) as f:
+      return {k: f[k] for k in f.files}
   recs = {(r.get('chunk', 0), r['epoch']): r
           for r in files.read_jsonl(cell_dir / 'metrics.jsonl', key=('chunk', 'epoch'))}
   chunks = sorted({c for c, _ in recs})
@@ -162,6 +169,8 @@ def write_study(study: ml_collections.ConfigDict, workdir: str | pathlib.Path,
   configs = cells(study, quick)
   results, missing = grid.collect(configs, workdir, report_only, processes)
   diags = {name: read_diagnostics(workdir / name) for name in results}
+  for name, diag in diags.items():
+    np.savez_compressed(workdir / name / DIAGNOSTICS, **diag)
   summaries = {name: cell_summary(results[name], diags[name]) for name in results}
   plots = []
   for dtype in study.dtypes:

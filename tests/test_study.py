@@ -61,6 +61,14 @@ def test_report_only_writes_study_of_finished_cells(ran):
   assert '- thyroid-oas-float32 (2 seeds x 20000 epochs)' in text
   assert not (workdir / 'thyroid-oas-float32').exists()
   assert (workdir / 'thyroid-float32-min_eig.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+  # A committed cell keeps results.json and diagnostics.npz, not metrics.jsonl: the same table.
+  for name in cells:
+    (workdir / name / 'metrics.jsonl').rename(workdir / name / 'metrics.jsonl.away')
+  try:
+    assert study.write_study(config, workdir, report_only=True) == text
+  finally:
+    for name in cells:
+      (workdir / name / 'metrics.jsonl.away').rename(workdir / name / 'metrics.jsonl')
 
 
 def test_summary_counts_a_failed_seed_and_its_first_failure():
