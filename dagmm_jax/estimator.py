@@ -70,7 +70,6 @@ import json
 import os
 import pathlib
 import shutil
-import time
 from typing import Any, Callable, NamedTuple
 
 import flax.serialization
@@ -382,7 +381,7 @@ class DAGMM:
       histories = [[r for r in logged if r['epoch'] <= done and r.get('seed', seeds[0]) == s]
                    for s in seeds]
 
-    started, first_epoch = time.perf_counter(), int(state.epoch)
+    clock = train.Clock()
 
     def on_epoch(epoch, m, seconds, st):
       for i, s in enumerate(seeds):
@@ -400,7 +399,7 @@ class DAGMM:
           files.append_jsonl(log_path, row)
         if self.verbose and i == 0:
           print(' '.join(_fmt(k, v) for k, v in row.items()),
-                f'({train.progress(time.perf_counter() - started, epoch - first_epoch, config.num_epochs - epoch)})',
+                f'({clock(epoch, config.num_epochs - epoch)})',
                 flush=True)
 
     state = train.fit(config, state, data, on_epoch=on_epoch, ckpt_mngr=mngr, report_every=val_every)

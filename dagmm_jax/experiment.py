@@ -157,7 +157,7 @@ def _epoch_logger(chunk: int, seeds: list[int], num_epochs: int, log_path: pathl
   extra = {} if restarts == 1 else {'phase': 'restarts', 'restart': list(range(restarts)) * len(seeds)}
   label = 'seeds' if restarts == 1 else f'members ({restarts} per seed)'
   member_seeds = [s for s in seeds for _ in range(restarts)]
-  started = time.perf_counter()
+  clock = train.Clock()
 
   def on_epoch(epoch, m, seconds, _):
     failed = np.asarray(m.failed)
@@ -173,7 +173,7 @@ def _epoch_logger(chunk: int, seeds: list[int], num_epochs: int, log_path: pathl
                    'min eig %.2e  %.3f s/epoch  failed %s %d/%d  (%s)', chunk, epoch, num_epochs,
                    ok_mean(m.loss), ok_mean(m.reconstruction), ok_mean(m.energy),
                    ok_mean(m.penalty), np.min(m.min_eig), seconds, label, failed.sum(), len(failed),
-                   train.progress(time.perf_counter() - started, epoch - start_epoch, num_epochs - epoch))
+                   clock(epoch, num_epochs - epoch))
     logged[0] = epoch
 
   return on_epoch

@@ -9,9 +9,17 @@ from dagmm_jax.training import train
 
 
 def test_progress_gives_elapsed_time_and_eta_at_the_pace_so_far():
-  assert train.progress(120.0, 10, 30) == 'elapsed 2.0 min, ETA 6.0 min'
-  assert train.progress(7200.0, 1, 1) == 'elapsed 2.0 h, ETA 2.0 h'
-  assert train.progress(5.0, 0, 10) == 'elapsed 0.1 min, ETA ?'
+  assert train.progress(120.0, 30, 12.0) == 'elapsed 2.0 min, ETA 6.0 min'
+  assert train.progress(7200.0, 1, 7200.0) == 'elapsed 2.0 h, ETA 2.0 h'
+  assert train.progress(5.0, 10, None) == 'elapsed 0.1 min, ETA ?'
+
+
+def test_the_eta_leaves_out_the_first_compiled_block():
+  """Compiling took 50 s before epoch 1 was logged; then 1 s per epoch."""
+  t = iter([0.0, 50.0, 60.0])
+  clock = train.Clock(now=lambda: next(t))
+  assert clock(1, 99) == 'elapsed 0.8 min, ETA ?'
+  assert clock(11, 89) == 'elapsed 1.0 min, ETA 1.5 min'      # 89 epochs at 1 s, not 5.5 s
 
 
 def test_wall_time_sums_the_sessions_and_keeps_older_workdirs_readable(tmp_path):

@@ -338,8 +338,25 @@ def fit(config: ml_collections.ConfigDict, state: TrainState, data: TrainData,
   return state
 
 
-def progress(elapsed_s: float, epochs_done: int, epochs_left: int) -> str:
-  """'elapsed 2.0 min, ETA 6.0 min': time so far and, at the pace so far, to the end."""
+def progress(elapsed_s: float, epochs_left: int, seconds_per_epoch: float | None) -> str:
+  """'elapsed 2.0 min, ETA 6.0 min': time so far and, at ``seconds_per_epoch``
+  (None: not known yet, '?'), to the end."""
   minutes = lambda s: f'{s / 60:.1f} min' if s < 3600 else f'{s / 3600:.1f} h'
-  eta = minutes(elapsed_s / epochs_done * epochs_left) if epochs_done > 0 else '?'
+  eta = '?' if seconds_per_epoch is None else minutes(seconds_per_epoch * epochs_left)
   return f'elapsed {minutes(elapsed_s)}, ETA {eta}'
+
+
+class Clock:
+  """``clock(epoch, epochs_left)`` -> ``progress``: elapsed since the clock was made,
+  the ETA at the pace since its first call (made after the first compiled block of
+  epochs, so compiling does not count as pace)."""
+
+  def __init__(self, now: Callable[[], float] = time.perf_counter):
+    self._now, self._start, self._first = now, now(), None
+
+  def __call__(self, epoch: int, epochs_left: int) -> str:
+    t = self._now()
+    if self._first is None:
+      self._first = (t, epoch)
+    t0, e0 = self._first
+    return progress(t - self._start, epochs_left, (t - t0) / (epoch - e0) if epoch > e0 else None)
