@@ -1,0 +1,2 @@
+"""The command-line programs (console commands ``dagmm-*``, also ``scripts/*.py``);
+``common`` holds what they share."""

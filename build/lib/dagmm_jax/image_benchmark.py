@@ -1,0 +1,200 @@
+"""The offline image benchmark: one-class MNIST and synthetic surfaces (issue 29).
+
+``run(config, workdir)`` runs every (task, split seed) cell of
+``experiments/image_benchmark.py`` in ``workdir/cells/<cell>.json`` (a finished
+cell is reused: rerunning the command resumes) and writes ``benchmark.json`` and
+``benchmark.md``. A cell writes its images as folders, trains an ``Inspector``
+with ``config.members`` members on the training folder, then scores the test
+folders with member 0 alone, the ensemble and the yardsticks fitted on the same
+training images; the folders are deleted once the cell is written.
+"""
+from __future__ import annotations
+
+import json
+import pathlib
+import shutil
+import time
+from typing import Any, NamedTuple
+
+import ml_collections
+import numpy as np
+from absl import logging
+
+from dagmm_jax import files
+from dagmm_jax.core import metrics, yardsticks
+from dagmm_jax.data import mnist, synthetic_images
+from dagmm_jax.inspector import Inspector
+from dagmm_jax.reports.inspection import flat_pixels
+
+
+class Cell(NamedTuple):
+  task: str        # 'mnist' or 'surface'
+  digit: int | None
+  split_seed: int
+
+  @property
+  def name(self) -> str:
+    return f'{self.task}{"" if self.digit is None else f"-{self.digit}"}-s{self.split_seed}'
+
+  @property
+  def row(self) -> str:
+    """The table row the cell belongs to."""
+    return f'MNIST digit {self.digit}' if self.task == 'mnist' else 'surfaces'
+
+
+def cells(config: ml_collections.ConfigDict) -> list[Cell]:
+  """Every (task, split seed) cell of the config, in table order."""
+  unknown = sorted(set(config.tasks) - {'mnist', 'surface'})
+  if unknown:
+    raise ValueError(f"config.tasks: unknown {unknown}; known: 'mnist', 'surface'")
+  out = []
+  for task in config.tasks:
+    for digit in (config.digits if task == 'mnist' else (None,)):
+      out += [Cell(task, None if digit is None else int(digit), int(s)) for s in config.split_seeds]
+  return out
+
+
+def write_images(cell: Cell, config: ml_collections.ConfigDict, root: pathlib.Path,
+                 mnist_data: tuple[np.ndarray, np.ndarray] | None) -> dict[str, pathlib.Path]:
+  """The cell's ``train``, ``test_ok`` and ``test_ng`` folders under ``root`` (new)."""
+  shutil.rmtree(root, ignore_errors=True)   # a cell interrupted while writing starts over
+  if cell.task == 'mnist':
+    return mnist.write_one_class(root, cell.digit, cell.split_seed, mnist_data)
+  n = config.surface_images
+  return synthetic_images.write_surface_dataset(root, cell.split_seed, n.n_train, n.n_test_ok, n.n_test_ng)
+
+
+def inspector_config(cell: Cell, config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The task's inspector config with ``config.members`` members (seeds 0, 1, ...)."""
+  c = ml_collections.ConfigDict(config[cell.task].to_dict())
+  c.seed, c.num_seeds = 0, int(config.members)
+  return c
+
+
+def run_cell(cell: Cell, config: ml_collections.ConfigDict, workdir: pathlib.Path,
+             mnist_data: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, Any]:
+  """Trains and scores one cell; returns its record (AUROC and AUPRC per scorer)."""
+  started = time.perf_counter()
+  root = workdir / 'images' / cell.name
+  ids = {'cell': cell.name, 'task': cell.task, 'digit': cell.digit, 'split_seed': cell.split_seed}
+  try:
+    folders = write_images(cell, config, root, mnist_data)
+    try:
+      inspector = Inspector.from_config(inspector_config(cell, config)).fit(folders['train'])
+    except FloatingPointError as e:   # counted as a failed cell, never dropped
+      return {**ids, 'failed': str(e), 'seconds': time.perf_counter() - started}
+    trained = time.perf_counter()
+    ok, ng = inspector.load_images(folders['test_ok']), inspector.load_images(folders['test_ng'])
+    arrays = {k: np.concatenate([ok.arrays[k], ng.arrays[k]]) for k in ok.arrays}
+    labels = np.r_[np.zeros(len(ok.names)), np.ones(len(ng.names))].astype(bool)
+    scored = inspector.score_arrays(arrays, ok.names + ng.names)
+    scores = {f'member_{i}': e for i, e in enumerate(scored.member_energies)}
+    scores['ensemble'] = scored.energies
+    x_train = flat_pixels(inspector.load_images(folders['train']).arrays)
+    scores.update(yardsticks.scores(x_train, flat_pixels(arrays)))
+    return {**ids, 'n_train': int(x_train.shape[0]), 'n_ok': int((~labels).sum()), 'n_ng': int(labels.sum()),
+            'scores': {k: {'auroc': metrics.auroc(labels, v), 'auprc': metrics.auprc(labels, v)}
+                       for k, v in scores.items()},
+            'health': [{name: m.health_ for name, m in member.items()} for member in inspector.members],
+            'train_seconds': trained - started, 'seconds': time.perf_counter() - started}
+  finally:   # the images are written again if the cell is run again
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@files.holds_workdir_lock
+def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> list[dict[str, Any]]:
+  """Runs (or reuses) every cell, then writes ``benchmark.json`` and ``benchmark.md``."""
+  workdir = pathlib.Path(workdir)
+  files.claim_workdir(workdir, config.to_dict())
+  todo = cells(config)
+  mnist_data = mnist.load_mnist_test() if any(c.task == 'mnist' for c in todo) else None
+  records = []
+  for i, cell in enumerate(todo):
+    path = workdir / 'cells' / f'{cell.name}.json'
+    if path.is_file():
+      records.append(json.loads(path.read_text()))
+      continue
+    record = run_cell(cell, config, workdir, mnist_data)
+    files.write_json(path, record)
+    records.append(record)
+    if 'failed' in record:
+      logging.warning('cell %d/%d %s FAILED: %s', i + 1, len(todo), cell.name, record['failed'])
+      continue
+    s = record['scores']
+    logging.info('cell %d/%d %s: member 0 AUROC %.4f, ensemble %.4f, pca50 %.4f, knn5 %.4f (%.0f s)',
+                 i + 1, len(todo), cell.name, s['member_0']['auroc'], s['ensemble']['auroc'],
+                 s['pca50']['auroc'], s['knn5']['auroc'], record['seconds'])
+  files.write_json(workdir / 'benchmark.json', {'config': config.to_dict(), 'cells': records})
+  files.write_text(workdir / 'benchmark.md', table(records, config))
+  return records
+
+
+def collapsed_members(record: dict[str, Any]) -> int:
+  """Members of a cell with a collapsed code in any region (0 for a failed cell)."""
+  if 'failed' in record:
+    return 0
+  return sum(any(h and h['collapsed_dims'] for h in member.values()) for member in record['health'])
+
+
+def summary(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+  """Per table row: mean and std over split seeds of each scorer's AUROC (DAGMM:
+  member 0 alone, the members' mean, the ensemble), collapsed members, seconds."""
+  rows: dict[str, dict[str, Any]] = {}
+  groups: dict[str, list[dict]] = {}
+  for r in records:
+    groups.setdefault(Cell(r['task'], r['digit'], r['split_seed']).row, []).append(r)
+  for row, every in groups.items():
+    rs = [r for r in every if 'failed' not in r]
+    failed = [r['cell'] for r in every if 'failed' in r]
+    if not rs:
+      rows[row] = {'splits': 0, 'failed': failed, 'seconds': float(sum(r['seconds'] for r in every))}
+      continue
+    auroc = lambda k: np.array([r['scores'][k]['auroc'] for r in rs])
+    members = [k for k in rs[0]['scores'] if k.startswith('member_')]
+    scorers = {'DAGMM (one model)': auroc('member_0'),
+               'members (mean)': np.mean([auroc(k) for k in members], axis=0),
+               'ensemble': auroc('ensemble')}
+    scorers.update({y.name: auroc(y.name) for y in yardsticks.YARDSTICKS})
+    rows[row] = {'splits': len(rs), 'failed': failed, 'members': len(members),
+                 'auroc': {k: (metrics.spread(v)['mean'], metrics.spread(v)['std'])
+                           for k, v in scorers.items()},
+                 'collapsed': sum(collapsed_members(r) for r in rs),
+                 'seconds': float(sum(r['seconds'] for r in every))}
+  return rows
+
+
+def table(records: list[dict[str, Any]], config: ml_collections.ConfigDict) -> str:
+  """``benchmark.md``: one row per task (MNIST: per digit and their mean)."""
+  rows = summary(records)
+  names = ['DAGMM (one model)', 'members (mean)', 'ensemble'] + [y.name for y in yardsticks.YARDSTICKS]
+  fmt = lambda m, s: f'{m:.4f} ± {s:.4f}' if np.isfinite(s) else f'{m:.4f}'
+  head = ('| row | ' + ' | '.join(names) + ' | collapsed members | failed cells | minutes |\n|'
+          + '---|' * (len(names) + 4))
+  lines = [f'| {row} | ' + ' | '.join(fmt(*r['auroc'][n]) if r['splits'] else 'failed' for n in names)
+           + f" | {r['collapsed'] if r['splits'] else 0} of {r['splits'] * r.get('members', 0)} | "
+           + f"{len(r['failed'])} | {r['seconds'] / 60:.1f} |"
+           for row, r in rows.items()]
+  digits = [r for row, r in rows.items() if row.startswith('MNIST') and r['splits']]
+  if len(digits) > 1:
+    mean = lambda n: np.mean([r['auroc'][n][0] for r in digits])
+    lines.append(f'| **MNIST, mean of {len(digits)} digits** | '
+                 + ' | '.join(f'**{mean(n):.4f}**' for n in names) + ' | | | |')
+  total = sum(r['seconds'] for r in records) / 60
+  failures = ''.join(f"\n- `{r['cell']}` failed: {r['failed']}" for r in records if 'failed' in r)
+  if failures:
+    failures = ("\n\nFailed cells (their split seed is left out of the row's mean and std, and "
+                'counted here):' + failures)
+  return f"""# Image benchmark
+
+AUROC, mean ± std over split seeds {list(config.split_seeds)} (sample std);
+{config.members} members per split (seeds 0-{config.members - 1}), trained together.
+DAGMM (one model): member 0 alone; members (mean): each member alone, averaged;
+ensemble: the members' training-standardised energies averaged (the score
+`dagmm-score` gives). Yardsticks fitted on the same training images, on the same
+loaded pixels: PCA residual with 10 and 50 components, distance to the 5th-nearest
+training image. Collapsed members: a code dimension with spread < 1e-3 over the
+training images (core/health.py). Total {total:.1f} min.
+
+{head}
+{chr(10).join(lines)}{failures}
+"""

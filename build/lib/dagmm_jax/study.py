@@ -1,0 +1,185 @@
+"""The singularity study: a grid of regularizer x dataset x dtype cells, its table and plots.
+
+Each cell is an ordinary run (``grid.run_grid``); this module reads the cells'
+``results.json`` and ``metrics.jsonl`` (per-epoch diagnostics: smallest
+covariance eigenvalue, condition number, mixture weights, non-finite energies,
+Cholesky failures) and writes ``study.md`` and PNG plots.
+"""
+import pathlib
+import re
+from typing import Any
+
+import ml_collections
+import numpy as np
+
+from dagmm_jax import files, grid
+from dagmm_jax.core import metrics, regularizers
+from dagmm_jax.reports import plots, tables
+
+
+
+def cell_name(experiment: str, spec: str, dtype: str) -> str:
+  """``'thyroid-jitter_eps_1e-06-float32'``: a folder name for one cell."""
+  name, params = regularizers.parse_spec(spec)
+  tag = '_'.join([name, *(f'{k}_{v:g}' for k, v in sorted(params.items()))])
+  return f'{experiment}-{re.sub(r"[^A-Za-z0-9_.+-]", "_", tag)}-{dtype}'
+
+
+def cells(study: ml_collections.ConfigDict, quick: bool = False
+          ) -> dict[str, ml_collections.ConfigDict]:
+  """Every cell's run config, float32 cells first."""
+  out = {}
+  for dtype in study.dtypes:
+    for experiment in study.experiments:
+      for spec in regularizers_of(study, dtype):
+        config = grid.load_experiment(experiment)
+        config.gmm.regularizer, config.dtype, config.num_seeds = spec, dtype, study.num_seeds
+        out[cell_name(experiment, spec, dtype)] = grid.quick_config(config) if quick else config
+  return out
+
+
+def regularizers_of(study: ml_collections.ConfigDict, dtype: str) -> tuple[str, ...]:
+  """The regularizers run in ``dtype``: all, or ``study.float64_regularizers`` in float64."""
+  if dtype == 'float64' and study.get('float64_regularizers') is not None:
+    return tuple(study.float64_regularizers)
+  return tuple(study.regularizers)
+
+
+DIAGNOSTICS = 'diagnostics.npz'   # what the table and plots read of metrics.jsonl, small enough to commit
+
+
+def read_diagnostics(cell_dir: pathlib.Path) -> dict[str, np.ndarray]:
+  """Per-record arrays from ``metrics.jsonl``: ``epoch [T]``, ``min_eig [T, S, K]``,
+  ``phi [T, S, K]``, ``min_phi [T, S, K]`` (``phi`` for runs that did not log it),
+  ``steps [T, S]``, ``cholesky_failures [T, S]``, ``n_nonfinite [T, S]``. Seed
+  chunks (which log separately) are joined along the seed axis, at the epochs
+  every chunk logged. Without ``metrics.jsonl`` (a committed cell), the same
+  arrays from ``DIAGNOSTICS`` (``write_study`` saves them beside it)."""
+  if not (cell_dir / 'metrics.jsonl').exists() and (cell_dir / DIAGNOSTICS).exists():
+    with np.load(cell_dir / DIAGNOSTICS) as f:
+      return {k: f[k] for k in f.files}
+  recs = {(r.get('chunk', 0), r['epoch']): r
+          for r in files.read_jsonl(cell_dir / 'metrics.jsonl', key=('chunk', 'epoch'))}
+  chunks = sorted({c for c, _ in recs})
+  epochs = sorted(e for e in {e for _, e in recs} if all((c, e) in recs for c in chunks))
+  get = lambda k: np.asarray([np.concatenate([np.asarray(recs[c, e][k], float) for c in chunks])
+                              for e in epochs], float)
+  has = all('min_phi' in r for r in recs.values())   # older runs logged the mean weights only
+  return {'epoch': np.asarray(epochs, float), 'min_eig': get('min_eig'), 'phi': get('phi'),
+          'min_phi': get('min_phi' if has else 'phi'), 'steps': get('steps'),
+          'cholesky_failures': get('cholesky_failures'), 'n_nonfinite': get('n_nonfinite')}
+
+
+def cell_summary(results: dict[str, Any], diag: dict[str, np.ndarray]) -> dict[str, Any]:
+  """Failure rate, F1 / AUROC over seeds that did not fail, median smallest eigenvalue."""
+  runs = results['runs']
+  ok = [r for r in runs if not r['failed']]
+  stat = lambda m: (lambda s: (s['mean'], s['std']))(metrics.spread([r[m] for r in ok])) if ok else None
+  # Smallest eigenvalue each seed's mixture reached during training (over epochs and components).
+  per_seed_min = np.min(np.where(np.isfinite(diag['min_eig']), diag['min_eig'], np.inf), axis=(0, 2))
+  finite = per_seed_min[np.isfinite(per_seed_min)]
+  active = diag['steps'] > 0                                          # [T, S]: a seed's epochs before it failed
+  weight = np.where(active[..., None], diag['min_phi'], np.inf)
+  last = np.asarray([diag['phi'][np.flatnonzero(active[:, i])[-1], i] if active[:, i].any()
+                     else np.full(diag['phi'].shape[2], np.nan) for i in range(active.shape[1])])
+  failures = sorted((int(m[1]), int(m[2])) for r in runs if r['failed'] and r.get('failure')
+                    and (m := re.search(r'epoch (\d+), step (\d+)', r['failure'])))
+  return {'seeds': len(runs), 'failed': len(runs) - len(ok), 'f1': stat('f1'), 'auroc': stat('auroc'),
+          'f1_failed_as_zero': float(np.mean(metrics.f1_failed_as_zero(runs))),
+          'median_min_eig': float(np.median(finite)) if finite.size else None,
+          'min_weight': float(np.min(weight)) if np.isfinite(weight).any() else None,
+          # 1 / sum(phi^2) of each seed's last epoch's mean weights, median over seeds
+          'effective_components': float(np.nanmedian(1.0 / np.sum(last ** 2, axis=1))),
+          'first_failure': 'epoch {}, step {}'.format(*failures[0]) if failures else None,
+          'cholesky_failures': int(np.sum(diag['cholesky_failures'])),
+          'nonfinite_energies': int(np.sum(diag['n_nonfinite'])),
+          'wall_time_s': results['wall_time_s']}
+
+
+def study_markdown(summaries: dict[str, dict[str, Any]], configs: dict[str, Any],
+                   quick: bool, plots: list[str], missing: list[str] = ()) -> str:
+  """``study.md``: one row per cell, then the plots."""
+  fmt = lambda s: 'n/a' if s is None else f'{s[0]:.4f} ± {s[1]:.4f}'
+  lines = ['# The GMM singularity study', '',
+           *(['**Quick smoke run (few seeds, 1/100 of the epochs): not a result.**', ''] if quick else []),
+           'Failure: a non-finite loss or gradient during training, or non-finite test '
+           'energies from the final GMM fit; the first failure is the earliest (epoch, step). '
+           'F1 and AUROC are over the seeds that did not fail (paper protocol); F1 (failed '
+           'as 0) counts every seed. Smallest eigenvalue: the smallest covariance eigenvalue '
+           "a seed's batch mixtures reached during training (after regularization), median "
+           'over seeds. Smallest weight: the smallest mixture weight of any batch of any seed. '
+           "Effective components: 1 / sum(phi^2) of a seed's last epoch's mean weights, median "
+           "over seeds. Covariances without a Cholesky factor (rescued by the rows' factor "
+           'for loadings, docs/singularity.md) and non-finite energies are counted over all '
+           'training steps.', '',
+           '| dataset | regularizer | dtype | failed | F1 | F1 (failed as 0) | AUROC '
+           '| median smallest eigenvalue | smallest weight | effective components | first failure '
+           '| no Cholesky factor | non-finite energies | wall time |',
+           '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|']
+  for name, s in summaries.items():
+    c = configs[name]
+    num = lambda v, f: 'n/a' if v is None else format(v, f)
+    lines.append(f"| {c['dataset']} | `{c['gmm']['regularizer']}` | {c['dtype']} | "
+                 f"{s['failed']}/{s['seeds']} | {fmt(s['f1'])} | {s['f1_failed_as_zero']:.4f} | "
+                 f"{fmt(s['auroc'])} | {num(s['median_min_eig'], '.2e')} | {num(s['min_weight'], '.2e')} | "
+                 f"{num(s['effective_components'], '.2f')} | {s['first_failure'] or '-'} | "
+                 f"{s['cholesky_failures']} | {s['nonfinite_energies']} | {s['wall_time_s'] / 60:.1f} min |")
+  lines += tables.not_run_lines(list(missing))
+  lines += ['', *[f'![{p}]({p})' for p in plots]]
+  return '\n'.join(lines) + '\n'
+
+
+def plot_dataset(dataset: str, dtype: str, diags: dict[str, dict[str, np.ndarray]],
+                 out: pathlib.Path) -> list[str]:
+  """Two PNGs for one dataset and dtype: smallest eigenvalue and sorted mixture weights
+  over training, one line (median over seeds) per regularizer. Returns the file names."""
+  names = []
+  fig, ax = plots.subplots(figsize=(7, 4))
+  for spec, d in diags.items():
+    lo = np.min(d['min_eig'], axis=2)                               # [T, S]
+    lo = np.where(np.isfinite(lo) & (lo > 0), lo, np.nan)
+    if np.isfinite(lo).any():
+      ax.plot(d['epoch'], np.nanmedian(lo, axis=1), label=spec)
+  ax.set(xlabel='epoch', ylabel='smallest eigenvalue (median of seeds)', yscale='log',
+         title=f'{dataset}, {dtype}')
+  ax.legend(fontsize=7)
+  names.append(f'{dataset}-{dtype}-min_eig.png')
+  plots.save(fig, out / names[-1])
+
+  fig, axes = plots.subplots(1, len(diags), figsize=(3 * len(diags), 3), sharey=True, squeeze=False)
+  for ax, (spec, d) in zip(axes[0], diags.items()):
+    phi = -np.sort(-d['phi'], axis=2)                               # components by weight
+    for k in range(phi.shape[2]):
+      ax.plot(d['epoch'], np.median(phi[:, :, k], axis=1), label=f'{k + 1}st' if k == 0 else f'{k + 1}')
+    ax.set(title=spec, xlabel='epoch', yscale='log', ylim=(1e-4, 1.5))
+  axes[0][0].set_ylabel('sorted weights (median of seeds)')
+  axes[0][0].legend(fontsize=7)
+  fig.suptitle(f'{dataset}, {dtype}')
+  names.append(f'{dataset}-{dtype}-weights.png')
+  plots.save(fig, out / names[-1])
+  return names
+
+
+def write_study(study: ml_collections.ConfigDict, workdir: str | pathlib.Path,
+                quick: bool = False, report_only: bool = False, processes: int = 1) -> str:
+  """Runs (or resumes) every cell, then writes ``study.md`` and the plots; returns
+  the text. With ``report_only`` only the finished cells are reported (the others
+  are listed as not run)."""
+  workdir = pathlib.Path(workdir)
+  configs = cells(study, quick)
+  results, missing = grid.collect(configs, workdir, report_only, processes)
+  diags = {name: read_diagnostics(workdir / name) for name in results}
+  for name, diag in diags.items():
+    np.savez_compressed(workdir / name / DIAGNOSTICS, **diag)
+  summaries = {name: cell_summary(results[name], diags[name]) for name in results}
+  plots = []
+  for dtype in study.dtypes:
+    for experiment in study.experiments:
+      group = {spec: diags[name] for spec in regularizers_of(study, dtype)
+               if (name := cell_name(experiment, spec, dtype)) in diags}
+      if group:
+        plots += plot_dataset(grid.load_experiment(experiment).dataset, dtype, group, workdir)
+  text = study_markdown(summaries, {n: r['config'] for n, r in results.items()}, quick, plots,
+                        missing)
+  files.write_text(workdir / 'study.md', text)
+  return text
