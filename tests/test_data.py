@@ -29,6 +29,7 @@ from dagmm_jax.data import (
   load_mat,
   make_split,
   parse_kddcup,
+  prepare_dataset,
   resolve_file,
   sha256_of,
 )
@@ -265,6 +266,17 @@ def test_a_corrupt_prepared_folder_is_named_with_the_advice_to_delete_it(tmp_pat
   info.write_text(info.read_text()[:40])        # truncated
   with pytest.raises(DataError, match=advice):
     get_builder('thyroid')
+
+
+def test_preparing_off_a_terminal_writes_plain_lines(tmp_path, monkeypatch, capfd, data_file):
+  """TFDS's progress bars redraw with carriage returns and escape codes: in a log
+  file (stderr not a terminal, as under pytest) there are none."""
+  data_file('thyroid.mat')
+  monkeypatch.setenv('DAGMM_TFDS_DIR', str(tmp_path))
+  prepare_dataset('thyroid')
+  out, err = capfd.readouterr()
+  assert '\r' not in out + err and '\x1b' not in out + err
+  assert pathlib.Path(get_builder('thyroid').data_dir).exists()
 
 
 def test_kddcup99(load, data_file):

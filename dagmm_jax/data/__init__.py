@@ -36,7 +36,7 @@ import numpy as np
 from dagmm_jax.data.download import DataError, resolve_file, sha256_of
 from dagmm_jax.data.kddcup99 import (SYMBOLIC_ENCODINGS, Kddcup99Blocks, onehot_binary_symbolic,
                                      parse_kddcup)
-from dagmm_jax.data.blocks import ArrayBlockBuilder, read_blocks, tfds_dir
+from dagmm_jax.data.blocks import ArrayBlockBuilder, prepare, read_blocks, tfds_dir
 from dagmm_jax.data.odds import OddsMat, load_mat
 from dagmm_jax.data.protocols import (
   PROTOCOLS,
@@ -105,7 +105,7 @@ def prepare_dataset(name: str) -> None:
   """Writes ``name``'s TFDS files if this machine has none yet, without reading them.
   Call it before starting processes that load the same set: two processes
   preparing it at once race on TFDS's final rename (issue 14)."""
-  get_builder(name).download_and_prepare()
+  prepare(get_builder(name))
 
 
 @functools.lru_cache(maxsize=None)

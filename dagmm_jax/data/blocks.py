@@ -22,10 +22,12 @@ import contextlib
 import inspect
 import os
 import pathlib
+import sys
 from typing import Iterator
 
 import numpy as np
 import tensorflow_datasets as tfds
+from absl import logging
 from etils import epath
 
 from dagmm_jax import host
@@ -122,13 +124,24 @@ def prepared_data_errors(folder: str | os.PathLike, only_if_prepared: bool = Fal
                     'prepare it anew') from e
 
 
+def prepare(builder: tfds.core.DatasetBuilder) -> None:
+  """``builder.download_and_prepare()``, with TFDS's progress bars on a terminal
+  only: in a log file their escape codes garble the lines, so a plain line says
+  what is being prepared instead."""
+  tty = sys.stderr.isatty()
+  tfds.display_progress_bar(tty)
+  if not tty and not pathlib.Path(builder.data_dir).exists():
+    logging.info('preparing %s in %s (once per machine)', builder.name, builder.data_dir)
+  builder.download_and_prepare()
+
+
 def read_blocks(builder: ArrayBlockBuilder) -> tuple[np.ndarray, np.ndarray]:
   """Prepare ``builder`` if needed, then read all its rows back as (x, y). A
   prepared folder that cannot be read is a ``DataError`` saying to delete it."""
   if not pathlib.Path(builder.data_dir).exists():
-    builder.download_and_prepare()   # a failure to prepare is reported as it is
+    prepare(builder)   # a failure to prepare is reported as it is
   with prepared_data_errors(builder.data_dir):
-    builder.download_and_prepare()
+    prepare(builder)
     source = builder.as_data_source(split=SPLIT)
     blocks = sorted(source.__getitems__(list(range(len(source)))), key=lambda b: int(b['offset']))
   starts = np.cumsum([0] + [b['y'].shape[0] for b in blocks])
