@@ -6,12 +6,11 @@ Writes WORKDIR/ablation.md (each cell's results.json under WORKDIR/<cell>).
 Rerunning with the same workdir reuses finished cells and resumes the rest.
 """
 
-from dagmm_jax import ablation
 from dagmm_jax.cli import common
 
 
 def main() -> None:
-  common.grid_main('ablation', ablation.write_ablation)
+  common.grid_main('ablation', 'dagmm_jax.ablation:write_ablation', __doc__)
 
 
 if __name__ == '__main__':

@@ -15,7 +15,6 @@ import pathlib
 from absl import flags
 from ml_collections import config_flags
 
-from dagmm_jax import image_benchmark
 from dagmm_jax.cli import common
 
 CONFIG = config_flags.DEFINE_config_file('config', None, 'Benchmark config (experiments/image_benchmark.py).')
@@ -23,13 +22,14 @@ WORKDIR = flags.DEFINE_string('workdir', None, 'Output folder (resumable).')
 
 
 def _main():
+  from dagmm_jax import image_benchmark
   common.setup()
   image_benchmark.run(CONFIG.value, WORKDIR.value)
   print((pathlib.Path(WORKDIR.value) / 'benchmark.md').read_text())
 
 
 def main() -> None:
-  common.run(_main, required=['config', 'workdir'])
+  common.run(_main, required=['config', 'workdir'], doc=__doc__)
 
 
 if __name__ == '__main__':

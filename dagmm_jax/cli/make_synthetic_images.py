@@ -12,7 +12,6 @@ PNG and JPEG, small defects; train/, test/ok/, test/ng/
 
 from absl import app, flags
 
-from dagmm_jax.data import synthetic_images
 from dagmm_jax.cli import common
 
 OUT = flags.DEFINE_string('out', None, 'Root folder.')
@@ -26,6 +25,7 @@ N_TEST = flags.DEFINE_integer('n_test', 50, 'Validation (parts only), test OK an
 
 
 def _main():
+  from dagmm_jax.data import synthetic_images
   if KIND.value == 'surface':
     for flag in (SIZE, CHANNELS):
       if flags.FLAGS[flag.name].present:
@@ -40,7 +40,7 @@ def _main():
 
 
 def main() -> None:
-  common.run(_main, required=['out'])
+  common.run(_main, required=['out'], doc=__doc__)
 
 
 if __name__ == '__main__':

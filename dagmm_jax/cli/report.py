@@ -15,9 +15,6 @@ epochs are config.checkpoints_to_keep's (experiments/images.py keeps all).
 
 from absl import app, flags
 
-from dagmm_jax import files
-from dagmm_jax.reports import inspection
-from dagmm_jax.inspector import Inspector
 from dagmm_jax.cli import common
 
 WORKDIR = flags.DEFINE_string('workdir', None, 'Folder of a trained inspector.')
@@ -34,6 +31,9 @@ STORE = flags.DEFINE_bool('store_threshold', False, 'Save the chosen threshold w
 
 
 def _main():
+  from dagmm_jax import files
+  from dagmm_jax.inspector import Inspector
+  from dagmm_jax.reports import inspection
   if TARGET_RECALL.value is not None and MAX_FPR.value is not None:
     raise app.UsageError('give --target_recall or --max_fpr, not both')
   if STORE.value and TARGET_RECALL.value is None and MAX_FPR.value is None:
@@ -51,7 +51,7 @@ def _main():
 
 
 def main() -> None:
-  common.run(_main, required=['workdir', 'test_ok', 'test_ng', 'out'])
+  common.run(_main, required=['workdir', 'test_ok', 'test_ng', 'out'], doc=__doc__)
 
 
 if __name__ == '__main__':

@@ -10,7 +10,7 @@ from dagmm_jax.cli import common
 
 
 def main() -> None:
-  common.experiment_main(default_seeds=20)
+  common.experiment_main(default_seeds=20, doc=__doc__)
 
 
 if __name__ == '__main__':

@@ -12,7 +12,6 @@ field stops the run naming its line and column.
 
 from absl import flags, logging
 
-from dagmm_jax import inspector
 from dagmm_jax.cli import common
 
 WORKDIR = flags.DEFINE_string('workdir', None, 'Folder of a saved model (images or tabular).')
@@ -25,6 +24,7 @@ SKIP_BAD_IMAGES = flags.DEFINE_bool('skip_bad_images', None, 'Image folders: ski
 
 
 def _main():
+  from dagmm_jax import inspector
   s = inspector.score_to_csv(WORKDIR.value, INPUT.value, OUT.value, SKIP_BAD_IMAGES.value)
   if not s.range_known:
     logging.warning('the model in %s records no training range (saved before issue 31): '
@@ -36,7 +36,7 @@ def _main():
 
 
 def main() -> None:
-  common.run(_main, required=['workdir', 'input', 'out'])
+  common.run(_main, required=['workdir', 'input', 'out'], doc=__doc__)
 
 
 if __name__ == '__main__':

@@ -6,12 +6,11 @@ Writes WORKDIR/study.md and PNG plots; each cell's results under WORKDIR/<cell>.
 Rerunning with the same workdir reuses finished cells and resumes the rest.
 """
 
-from dagmm_jax import study
 from dagmm_jax.cli import common
 
 
 def main() -> None:
-  common.grid_main('singularity', study.write_study)
+  common.grid_main('singularity', 'dagmm_jax.study:write_study', __doc__)
 
 
 if __name__ == '__main__':

@@ -6,12 +6,11 @@ Writes WORKDIR/table2.md (and each cell's results.json under WORKDIR/<cell>).
 Rerunning with the same workdir reuses finished cells and resumes the rest.
 """
 
-from dagmm_jax import grid
 from dagmm_jax.cli import common
 
 
 def main() -> None:
-  common.grid_main('table2', grid.write_table2)
+  common.grid_main('table2', 'dagmm_jax.grid:write_table2', __doc__)
 
 
 if __name__ == '__main__':

@@ -8,7 +8,7 @@ from dagmm_jax.cli import common
 
 
 def main() -> None:
-  common.experiment_main(default_seeds=1)
+  common.experiment_main(default_seeds=1, doc=__doc__)
 
 
 if __name__ == '__main__':

@@ -11,9 +11,7 @@ training is checkpointed in --workdir/training and rerunning the same command re
 from absl import app, flags
 from ml_collections import config_flags
 
-from dagmm_jax import config_check, files
 from dagmm_jax.cli import common
-from dagmm_jax.inspector import Inspector
 
 CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file.')
 TRAIN = flags.DEFINE_string('train', None, 'Folder of OK training images.')
@@ -25,6 +23,8 @@ SEEDS = flags.DEFINE_integer('seeds', None, 'Members: train this many models per
 
 
 def _main():
+  from dagmm_jax import config_check, files
+  from dagmm_jax.inspector import Inspector
   common.setup()
   config = CONFIG.value
   if SEEDS.value is not None:
@@ -40,7 +40,7 @@ def _main():
 
 
 def main() -> None:
-  common.run(_main, required=['config', 'train', 'workdir'])
+  common.run(_main, required=['config', 'train', 'workdir'], doc=__doc__)
 
 
 if __name__ == '__main__':
