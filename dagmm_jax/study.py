@@ -135,26 +135,37 @@ def plot_dataset(dataset: str, dtype: str, diags: dict[str, dict[str, np.ndarray
   over training, one line (median over seeds) per regularizer. Returns the file names."""
   names = []
   fig, ax = plots.subplots(figsize=(7, 4))
-  for spec, d in diags.items():
+  for i, (spec, d) in enumerate(diags.items()):
     lo = np.min(d['min_eig'], axis=2)                               # [T, S]
     lo = np.where(np.isfinite(lo) & (lo > 0), lo, np.nan)
-    if np.isfinite(lo).any():
-      ax.plot(d['epoch'], np.nanmedian(lo, axis=1), label=spec)
+    if np.isfinite(lo).any():   # lines that coincide stay told apart by their style and markers
+      ax.plot(d['epoch'], np.nanmedian(lo, axis=1), label=spec, ls=('-', '--', ':', '-.')[i % 4],
+              marker='osv^Dx'[i % 6], markevery=max(1, len(d['epoch']) // 8), ms=4, lw=1.2)
   ax.set(xlabel='epoch', ylabel='smallest eigenvalue (median of seeds)', yscale='log',
          title=f'{dataset}, {dtype}')
   ax.legend(fontsize=7)
   names.append(f'{dataset}-{dtype}-min_eig.png')
   plots.save(fig, out / names[-1])
 
-  fig, axes = plots.subplots(1, len(diags), figsize=(3 * len(diags), 3), sharey=True, squeeze=False)
-  for ax, (spec, d) in zip(axes[0], diags.items()):
+  cols = min(3, len(diags))
+  rows = -(-len(diags) // cols)
+  fig, axes = plots.subplots(rows, cols, figsize=(3.6 * cols, 2.9 * rows), sharex=True, sharey=True,
+                             squeeze=False)
+  for ax in axes.flat[len(diags):]:
+    ax.axis('off')
+  rank = lambda k: 'largest' if k == 0 else f'{k + 1}{"nd" if k == 1 else "rd" if k == 2 else "th"} largest'
+  for ax, (spec, d) in zip(axes.flat, diags.items()):
     phi = -np.sort(-d['phi'], axis=2)                               # components by weight
     for k in range(phi.shape[2]):
-      ax.plot(d['epoch'], np.median(phi[:, :, k], axis=1), label=f'{k + 1}st' if k == 0 else f'{k + 1}')
-    ax.set(title=spec, xlabel='epoch', yscale='log', ylim=(1e-4, 1.5))
-  axes[0][0].set_ylabel('sorted weights (median of seeds)')
-  axes[0][0].legend(fontsize=7)
-  fig.suptitle(f'{dataset}, {dtype}')
+      ax.plot(d['epoch'], np.median(phi[:, :, k], axis=1), label=rank(k))
+    ax.set(title=spec, yscale='log', ylim=(1e-4, 1.5))
+    ax.title.set_fontsize(8)
+  for ax in axes[-1]:
+    ax.set_xlabel('epoch')
+  for ax in axes[:, 0]:
+    ax.set_ylabel('weight (median of seeds)')
+  axes[0][0].legend(fontsize=7, title='component', title_fontsize=7)
+  fig.suptitle(f'{dataset}, {dtype}: mixture weights, sorted')
   names.append(f'{dataset}-{dtype}-weights.png')
   plots.save(fig, out / names[-1])
   return names

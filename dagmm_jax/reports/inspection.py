@@ -15,6 +15,7 @@ import pathlib
 from typing import TYPE_CHECKING
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from dagmm_jax import files
 from dagmm_jax.core import metrics, yardsticks
@@ -44,6 +45,12 @@ def tsne_2d(z: np.ndarray, seed: int = 0) -> np.ndarray:
     return np.zeros((z.shape[0], 2))
   perplexity = min(30.0, (z.shape[0] - 1) / 3)
   return TSNE(2, perplexity=perplexity, init='pca', random_state=seed).fit_transform(z.astype(np.float64))
+
+
+def _short(name: str, width: int = 26) -> str:
+  """A file name that fits under a thumbnail: its start and its end (the extension
+  and any numbering), an ellipsis between."""
+  return name if len(name) <= width else f'{name[:width - 12]}…{name[-11:]}'
 
 
 def _gallery(images: np.ndarray, idx: np.ndarray, titles: list[str], path: pathlib.Path,
@@ -157,11 +164,14 @@ def make_report(inspector: Inspector, test_ok: str | os.PathLike, test_ng: str |
             for member in inspector.members for name, m in member.items()}
 
   fig, ax = plots.subplots(figsize=(6, 4))
-  bins = np.histogram_bin_edges(e, bins=30)
+  # Quantile bins: a few very high energies would put every OK image in one linear bar.
+  bins = np.unique(np.quantile(np.append(e, inspector.threshold), np.linspace(0, 1, 41)))
   ax.hist(e[~labels], bins=bins, alpha=0.6, label='OK')
   ax.hist(e[labels], bins=bins, alpha=0.6, label='NG')
   ax.axvline(inspector.threshold, color='k', ls='--', label='threshold')
-  ax.set_xlabel('energy'), ax.set_ylabel('images'), ax.legend()
+  ax.set_xscale('symlog', linthresh=max(float(np.median(np.abs(e))), 1e-12))
+  ax.set_xlabel('energy (symmetric log; bins hold equal shares of the images)'), ax.set_ylabel('images')
+  ax.legend()
   plots.save(fig, out / 'energy_hist.png')
 
   _curves(labels, e, result, out / 'curves.png')
@@ -176,16 +186,18 @@ def make_report(inspector: Inspector, test_ok: str | os.PathLike, test_ng: str |
       ('tsne.png', tsne_2d(z[sample]), 't-SNE 1', 't-SNE 2', sample)]:
     lab = labels[rows]
     fig, ax = plots.subplots(figsize=(5, 4))
-    ax.scatter(pts[~lab, 0], pts[~lab, 1], s=12, label='OK')
-    ax.scatter(pts[lab, 0], pts[lab, 1], s=12, marker='x', label='NG')
+    ax.scatter(pts[~lab, 0], pts[~lab, 1], s=12, label='OK', rasterized=True)
+    ax.scatter(pts[lab, 0], pts[lab, 1], s=12, marker='x', label='NG', rasterized=True)
     ax.set_xlabel(xl), ax.set_ylabel(yl), ax.set_title(f'region {region!r}'), ax.legend()
+    ax.xaxis.set_major_locator(MaxNLocator(5))   # long tick labels of tiny codes must not overlap
+    ax.ticklabel_format(style='sci', scilimits=(-3, 3), useOffset=False)
     plots.save(fig, out / fname)
 
   images = arrays[region]
   worst = np.argsort(-e, kind='stable')[:N_GALLERY]
   ok_high = np.flatnonzero(~labels)[np.argsort(-e[~labels], kind='stable')][:N_GALLERY]
   ng_low = np.flatnonzero(labels)[np.argsort(e[labels], kind='stable')][:N_GALLERY]
-  title = lambda i, what: f'{what} {e[i]:.3g}\n{names[i][:18]}'
+  title = lambda i, what: f'{what} {e[i]:.3g}\n{_short(names[i])}'
   _gallery(images, worst, [title(i, 'NG' if labels[i] else 'OK') for i in worst], out / 'worst.png', '')
   _gallery(images, ok_high, [title(i, 'FP' if above[i] else 'OK, below') for i in ok_high],
            out / 'false_positives.png', 'no OK images')
