@@ -21,7 +21,7 @@ from benchmarks import lib
 from dagmm_jax.cli import common
 from dagmm_jax.core import gmm, objective, regularizers
 from dagmm_jax.core.model import build_net
-from experiments import kdd
+from dagmm_jax.experiments import kdd
 
 OUT = flags.DEFINE_string('out', 'runs/bench_safe_cholesky', 'Output directory.')
 SEEDS = flags.DEFINE_integer('seeds', 20, 'Seeds vmapped in one program.')

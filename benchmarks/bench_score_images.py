@@ -21,7 +21,7 @@ from absl import flags
 from dagmm_jax import inspector as inspector_lib
 from dagmm_jax.cli import common
 from dagmm_jax.data import synthetic_images as synth
-from experiments import images
+from dagmm_jax.experiments import images
 
 OUT = flags.DEFINE_string('out', None, 'Output folder (images, model, results.json).')
 N = flags.DEFINE_integer('n', 2000, 'Images to score.')

@@ -13,7 +13,7 @@ from typing import Any
 import ml_collections
 from absl import logging
 
-from dagmm_jax import config_check, experiment, files
+from dagmm_jax import config_check, experiment, experiments, files
 from dagmm_jax.errors import ConfigError
 from dagmm_jax.reports import tables
 from dagmm_jax.training import distributed
@@ -23,9 +23,9 @@ from dagmm_jax.training import distributed
 def load_experiment(name: str) -> ml_collections.ConfigDict:
   """``experiments/<name>.py``'s ``get_config()``; a clear error for an unknown name."""
   try:
-    module = importlib.import_module(f'experiments.{name}')
+    module = importlib.import_module(f'dagmm_jax.experiments.{name}')
   except ModuleNotFoundError as e:
-    known = sorted(p.stem for p in pathlib.Path(__file__).resolve().parents[1].glob('experiments/*.py')
+    known = sorted(p.stem for p in pathlib.Path(experiments.__file__).parent.glob('*.py')
                    if not p.stem.startswith('_'))
     raise ValueError(f'no experiment config experiments/{name}.py; known: {known}') from e
   return module.get_config()

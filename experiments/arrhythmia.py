@@ -1,7 +1,7 @@
 """ODDS Arrhythmia: 274-10-2-10-274, estimation 4-10-2, K=2, 10,000 epochs, batch 128, rho 0.15."""
 import ml_collections
 
-from experiments import base
+from dagmm_jax.experiments import base
 
 
 def get_config() -> ml_collections.ConfigDict:

@@ -24,7 +24,7 @@ on Arrhythmia only the ensemble beats the untrained network).
 """
 import ml_collections
 
-from experiments import table2
+from dagmm_jax.experiments import table2
 
 
 def get_config() -> ml_collections.ConfigDict:

@@ -18,7 +18,7 @@ images with member 0 alone, the members' ensemble and the yardsticks
 """
 import ml_collections
 
-from experiments import images
+from dagmm_jax.experiments import images
 
 
 def get_config() -> ml_collections.ConfigDict:

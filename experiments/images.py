@@ -19,7 +19,7 @@ Run:
 """
 import ml_collections
 
-from experiments import base
+from dagmm_jax.experiments import base
 
 
 def get_patterns() -> dict:

@@ -5,7 +5,7 @@ Any field can be overridden, e.g. --config.num_epochs=20 --config.scaling=zscore
 """
 import ml_collections
 
-from experiments import base
+from dagmm_jax.experiments import base
 
 
 def get_config() -> ml_collections.ConfigDict:

@@ -3,7 +3,7 @@ as anomalies (20%). Networks as KDDCUP, 400 epochs.
 """
 import ml_collections
 
-from experiments import kdd
+from dagmm_jax.experiments import kdd
 
 
 def get_config() -> ml_collections.ConfigDict:

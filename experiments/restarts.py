@@ -21,7 +21,7 @@ Both rows are reported either way. ``table2.md`` applies the rule mechanically
 """
 import ml_collections
 
-from experiments import table2
+from dagmm_jax.experiments import table2
 
 
 def get_config() -> ml_collections.ConfigDict:

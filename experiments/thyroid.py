@@ -1,7 +1,7 @@
 """ODDS Thyroid: 6-12-4-1-4-12-6, estimation 3-10-2, K=2, 20,000 epochs, rho 0.025."""
 import ml_collections
 
-from experiments import base
+from dagmm_jax.experiments import base
 
 
 def get_config() -> ml_collections.ConfigDict:

@@ -23,7 +23,7 @@ from dagmm_jax.data import mnist
 from dagmm_jax.data.images import to_unit
 from dagmm_jax.estimator import DAGMM
 from dagmm_jax.training import cpu
-from experiments import images
+from dagmm_jax.experiments import images
 
 OVERRIDE = flags.DEFINE_string('override', '{}', "A dict of config fields, e.g. \"{'model.activation': 'gelu'}\".")
 EPOCHS = flags.DEFINE_integer('epochs', 30, 'Training epochs.')

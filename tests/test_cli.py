@@ -53,3 +53,13 @@ def test_a_config_by_name_is_the_installed_file_and_a_path_is_left_alone(tmp_pat
   own = tmp_path / 'kdd'
   own.write_text('')
   assert common.by_name(['--config', str(own)]) == ['--config', str(own)]
+
+
+def test_the_wheel_packages_every_folder_and_the_configs_under_the_package():
+  setuptools = tomllib.loads((ROOT / 'pyproject.toml').read_text())['tool']['setuptools']
+  folders = {'.'.join(p.relative_to(ROOT).parts) for p in (ROOT / 'dagmm_jax').rglob('*')
+             if p.is_dir() and p.name != '__pycache__' and any(p.glob('*.py'))}
+  assert set(setuptools['packages']) == {'dagmm_jax', *folders, 'dagmm_jax.experiments'}
+  assert setuptools['package-dir'] == {'dagmm_jax.experiments': 'experiments'}   # no top-level `experiments`
+  from dagmm_jax import experiments
+  assert pathlib.Path(experiments.__file__).parent == ROOT / 'experiments'

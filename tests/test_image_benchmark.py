@@ -4,7 +4,7 @@ import json
 import pytest
 
 from dagmm_jax import image_benchmark
-from experiments import image_benchmark as bench_config
+from dagmm_jax.experiments import image_benchmark as bench_config
 
 
 def _tiny(tasks=('mnist', 'surface')):

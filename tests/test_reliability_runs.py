@@ -157,7 +157,7 @@ def test_every_committed_config_and_grid_cell_is_valid():
   for name in ('kdd', 'kdd_rev', 'thyroid', 'arrhythmia'):
     assert config_check.problems(grid.load_experiment(name), experiment_run=True) == []
   assert config_check.problems(grid.load_experiment('images')) == []
-  table = lambda name: importlib.import_module(f'experiments.{name}').get_config()
+  table = lambda name: importlib.import_module(f'dagmm_jax.experiments.{name}').get_config()
   cells = {**grid.table2_cells(table('table2')), **grid.table2_cells(table('confirm')),
            **study.cells(table('singularity')), **ablation.cells(table('ablation'))}
   assert {n: p for n, c in cells.items() if (p := config_check.problems(c, experiment_run=True))} == {}

@@ -2,7 +2,7 @@
 import pytest
 
 from dagmm_jax import grid, study
-from experiments import singularity
+from dagmm_jax.experiments import singularity
 
 
 @pytest.fixture(scope='module')

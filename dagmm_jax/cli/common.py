@@ -20,7 +20,7 @@ from typing import Callable, Sequence
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-import experiments
+from dagmm_jax import experiments
 from dagmm_jax.errors import UserError
 
 # Nothing here imports JAX at module level: ``--help`` answers before any of it loads.
