@@ -115,7 +115,7 @@ def test_the_pyod_and_scikit_learn_conventions():
   with pytest.raises(ValueError, match='x_val='):
     DAGMM(config).fit(x, x_val)
   with pytest.raises(ValueError, match=r'contamination must be in \[0, 1\)'):
-    DAGMM(config, contamination=1.0)
+    DAGMM(config, contamination=1.0).fit(x)    # checked by fit: __init__ only stores (scikit-learn)
 
 
 # -- integer images in the API (issue 16 item 6) -----------------------------------

@@ -291,7 +291,7 @@ def epochs_per_call(steps: int, period: int) -> int:
 
 def fit(config: ml_collections.ConfigDict, state: TrainState, data: TrainData,
         on_epoch: Callable[[int, EpochMetrics, float, TrainState | None], None] | None = None,
-        ckpt_mngr=None, report_every: int = 0) -> TrainState:
+        ckpt_mngr=None, report_every: int = 0, epoch_fn: Callable[..., Callable] | None = None) -> TrainState:
   """Trains from ``state.epoch`` to ``config.num_epochs``.
 
   ``on_epoch(epoch, metrics, seconds, state)`` is called once per compiled call
@@ -306,10 +306,12 @@ def fit(config: ml_collections.ConfigDict, state: TrainState, data: TrainData,
   With ``ckpt_mngr`` the full state is saved at the end of every
   ``checkpoint_every`` period and at the end; resuming from such a checkpoint
   gives the same result as an uninterrupted run, because every random key
-  derives from (seed, epoch, step).
+  derives from (seed, epoch, step). ``epoch_fn`` (default ``make_epoch_fn``)
+  builds the compiled epoch; a caller that trains many small models passes one
+  that hands out the same function for equal configs (``estimator``).
   """
   batch, steps = batch_plan(distributed.host(data.n_train), config.batch_size)
-  run_epochs = make_epoch_fn(config, batch, steps, seed_mesh_of(state.failed_step))
+  run_epochs = (epoch_fn or make_epoch_fn)(config, batch, steps, seed_mesh_of(state.failed_step))
   every, total = int(config.checkpoint_every), int(config.num_epochs)
   period = math.gcd(every, report_every) if report_every else every
   fuse = epochs_per_call(steps, period)
