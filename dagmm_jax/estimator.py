@@ -10,7 +10,7 @@
   model.decision_scores_, model.labels_, model.threshold_   # of the training rows, after fit
   model.save('runs/m'); same = DAGMM.load('runs/m')
 
-A scikit-learn estimator (issue 32): ``__init__`` stores its arguments as given
+A scikit-learn estimator: ``__init__`` stores its arguments as given
 and does nothing else; ``fit`` builds the config it trains with (``config_``):
 ``config`` (an experiment's ConfigDict, used as it is; a dict, laid over
 ``experiments/base.py``'s defaults; None, those defaults) with the keyword
@@ -39,7 +39,7 @@ model, together with the threshold: the training energy above which a share
 ``config.threshold_source = 'val'``). ``fit(..., workdir=DIR)`` checkpoints the
 training state with orbax and resumes an interrupted fit.
 
-Nothing silently wrong (issue 31):
+Nothing silently wrong:
 
 - ``fit`` refuses fewer than ``min_rows(config)`` rows (``latent_dims + 3``: the
   GMM's full covariance over z, ``latent_dims + 2`` dims, is singular with fewer
@@ -72,10 +72,10 @@ Nothing silently wrong (issue 31):
   (an edited file is named), the parameter tree against the networks
   ``config.json`` describes (shapes, via ``jax.eval_shape``), the GMM and scaler
   shapes, and a finite threshold; each failure is one ``ModelError`` naming the
-  file. Folders of format 1 (before issue 31) load without the digest check
+  file. Folders of format 1 (no digests) load without the digest check
   and without a training range (``out_of_range`` is then all False).
-  ``load`` restores every fitted attribute: since issue 32 ``params.msgpack``
-  holds the training rows' energies too (``decision_scores_``; ``labels_`` are
+  ``load`` restores every fitted attribute: ``params.msgpack`` saved by ``fit``-ted
+  models holds the training rows' energies too (``decision_scores_``; ``labels_`` are
   recomputed from them and the threshold). Folders saved before, and the
   reproductions' models (``experiment.save_models`` has no training energies),
   load without ``decision_scores_`` and ``labels_`` (absent, not None);
@@ -122,8 +122,8 @@ from dagmm_jax.data.images import PIXEL_SCALES, pixel_scale, to_unit
 from dagmm_jax.data.protocols import fit_scaler
 from dagmm_jax.core.model import DAGMMNet, build_net, squared_error
 
-# 2: training range, feature names, sha256 digests (issue 31); 1 still loads. Since issue 32
-# params.msgpack may hold 'decision_scores' too (optional: older readers ignore it).
+# 2: training range, feature names, sha256 digests; 1 (none of these) still loads.
+# params.msgpack may hold 'decision_scores' too (optional: readers that predate it ignore it).
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 FILES = ('config.json', 'model.json', 'params.msgpack')
@@ -245,7 +245,7 @@ def programs(net: DAGMMNet, regularizer: Callable) -> Programs:
   return Programs(jax.jit(fit_gmm), jax.jit(energies), jax.jit(validate), jax.jit(embed_errors))
 
 
-# -- compiled programs shared by the models of this process (issue 32) --------------
+# -- compiled programs shared by the models of this process -------------------------
 # jax.jit compiles a program once per function and argument shapes; building the
 # function anew for every model compiled it anew (a tiny model's training epoch:
 # ~6 s on one CPU core, and it has host callbacks, so the persistent cache keeps
@@ -804,7 +804,7 @@ class DAGMM(sklearn.base.OutlierMixin, sklearn.base.BaseEstimator):
     scores = self.__dict__.get('decision_scores_')
     if scores is None:
       raise ModelError(f"{what} needs the training rows' energies (decision_scores_), which this model "
-                       'does not have: it was saved before they were (issue 32) or by a reproduction '
+                       'does not have: it was saved without them (by an older version) or by a reproduction '
                        '(experiment.save_models). Fit it again (DAGMM(config).fit(X_train)) to use ' + what)
     return np.asarray(scores, np.float64)
 
@@ -921,9 +921,9 @@ class DAGMM(sklearn.base.OutlierMixin, sklearn.base.BaseEstimator):
     the file that is missing, edited or does not match (see the module doc).
     Every fitted attribute is restored; ``decision_scores_`` and ``labels_`` only
     from folders that hold the training energies (saved by ``fit``-ted models
-    since issue 32), else they are absent.
+    of this version), else they are absent.
 
-    Format-1 folders (saved before issue 31) have no digests and no training
+    Format-1 folders have no digests and no training
     range: they load with the other checks. ``require_threshold=False`` loads a
     model without a finite threshold (a reproduction saves a seed whose
     training failed with threshold NaN) to look at its networks; it cannot label rows.

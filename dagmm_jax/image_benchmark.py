@@ -1,4 +1,4 @@
-"""The offline image benchmark: one-class MNIST and synthetic surfaces (issue 29).
+"""The offline image benchmark: one-class MNIST and synthetic surfaces.
 
 ``run(config, workdir)`` runs every (task, split seed) cell of
 ``experiments/image_benchmark.py`` in ``workdir/cells/<cell>.json`` (a finished

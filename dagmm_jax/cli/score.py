@@ -27,7 +27,7 @@ def _main():
   from dagmm_jax import inspector
   s = inspector.score_to_csv(WORKDIR.value, INPUT.value, OUT.value, SKIP_BAD_IMAGES.value)
   if not s.range_known:
-    logging.warning('the model in %s records no training range (saved before issue 31): '
+    logging.warning('the model in %s records no training range (saved in format 1): '
                     'out_of_range not checked (0 in every row)', WORKDIR.value)
   elif s.out_of_range:
     logging.warning('%d of %d rows lie outside the training range (out_of_range column)',

@@ -3,7 +3,7 @@
 A DAGMM whose code ``z_c`` is (nearly) constant over its training rows scores
 every row with the reconstruction features alone, and an autoencoder whose
 reconstructions are no better than the training rows' mean only measures the
-distance to that mean. Both happen on real photographs (issue 29) without the
+distance to that mean. Both happen on real photographs without the
 loss saying so; ``check`` names them.
 """
 from __future__ import annotations

@@ -104,7 +104,7 @@ def _read_only(array: np.ndarray) -> np.ndarray:
 def prepare_dataset(name: str) -> None:
   """Writes ``name``'s TFDS files if this machine has none yet, without reading them.
   Call it before starting processes that load the same set: two processes
-  preparing it at once race on TFDS's final rename (issue 14)."""
+  preparing it at once race on TFDS's final rename."""
   prepare(get_builder(name))
 
 

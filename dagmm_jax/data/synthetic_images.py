@@ -10,7 +10,7 @@ spot radius, the scratch width and the missing piece's sides.
 Everything derives from the seed: the same seed gives the same files.
 
 How large and contrasted a defect must be for the convolutional DAGMM to see it
-was measured with benchmarks/bench_images.py (issue 18; results/bench_images): in
+was measured with benchmarks/bench_images.py (results/bench_images): in
 the test suite's small run (32 x 32, 60 training parts, 200 epochs,
 experiments/images.py) scratches and spots 0.1 brighter or darker than the plate
 give AUROC 0.67-0.81 over seeds 0-2 (untrained network 0.62-0.73), 0.2 gives

@@ -55,7 +55,8 @@ def _numpy_argsort(keys: np.ndarray) -> np.ndarray:
 
   Non-negative float32 keys (the shuffle's uniforms) order like their int32 bit
   patterns; packed above the index into one int64, every key is unique, so a
-  plain in-place sort gives the stable order, 6x faster than a stable argsort.
+  plain in-place sort gives the stable order, cheaper than a stable argsort
+  (docs/performance.md has the figures).
   """
   keys = np.asarray(keys)
   n = keys.shape[-1]
