@@ -17,7 +17,8 @@ CHUNK = 4096
 def scaled(x: jnp.ndarray, shift: jnp.ndarray, scale: jnp.ndarray) -> jnp.ndarray:
   """``(x - shift) / scale`` for a gathered batch ``x``.
 
-  Float ``x`` (tabular rows, float images): computed in ``x``'s dtype. Integer ``x`` (uint8/uint16 images, divided here batch by
+  Float ``x`` (tabular rows, float images): computed as written and cast to
+  ``x``'s dtype. Integer ``x`` (uint8/uint16 images, divided here batch by
   batch by 255/65535): in the float dtype of ``shift``, with a true division.
   XLA turns ``A / broadcast(B)`` into ``A * broadcast(1 / B)``, which is 1 ulp
   off ``u / 255`` for about half of the 256 values; dividing by a broadcast it
