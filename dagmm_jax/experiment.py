@@ -372,7 +372,7 @@ def restore_final(config: ml_collections.ConfigDict, data: Dataset, workdir: pat
   return _member_evalset(EvalSet(config, data, seeds), R), state
 
 
-def finished_chunks(workdir: str | pathlib.Path, config: ml_collections.ConfigDict,
+def restorable_chunks(workdir: str | pathlib.Path, config: ml_collections.ConfigDict,
                     loaded: dict | None = None
                     ) -> Iterator[tuple[pathlib.Path, dict, Callable[[], tuple[SimpleNamespace, train.TrainState]]]]:
   """``(record path, record, restore)`` per finished chunk of ``workdir``, in order;
@@ -403,7 +403,7 @@ def add_em_scores(workdir: str | pathlib.Path) -> dict[str, Any]:
                      f"(restarts={R}, select_epoch={config.get('select_epoch')})")
   by_seed, loaded = {}, {}
   with precision(config):
-    for path, record, restore in finished_chunks(workdir, config, loaded):
+    for path, record, restore in restorable_chunks(workdir, config, loaded):
       by_seed.update((r['seed'], r) for r in record['runs'])
       if all('em' in r for r in record['runs']):
         continue
@@ -523,7 +523,7 @@ def run_and_record_chunk(config: ml_collections.ConfigDict, workdir: pathlib.Pat
                            'peak_host_memory': peak})
 
 
-def _finished_chunks(workdir: pathlib.Path, chunks: list[tuple[int, list[int]]]) -> dict[int, dict]:
+def _chunk_records(workdir: pathlib.Path, chunks: list[tuple[int, list[int]]]) -> dict[int, dict]:
   """``{chunk: record}`` of the chunks already done. A finished run whose chunks were
   cut otherwise (e.g. by an older ``--processes``) is reused as it is."""
   records = {c: json.loads(p.read_text()) for c, p in _chunk_files(workdir)}
@@ -601,10 +601,10 @@ def _run(config: ml_collections.ConfigDict, workdir: pathlib.Path, processes: in
   chunks = _seed_chunks(config)
   if processes > 1 and jax.process_count() == 1:
     prepare_dataset(config.dataset)   # once, here: the processes would race to write it
-    with _session(workdir, owner and bool(_pending(chunks, _finished_chunks(workdir, chunks)))):
+    with _session(workdir, owner and bool(_pending(chunks, _chunk_records(workdir, chunks)))):
       distributed.launch(workdir, processes)
     return json.loads((workdir / 'results.json').read_text())
-  done = _finished_chunks(workdir, chunks)
+  done = _chunk_records(workdir, chunks)
   if done:
     logging.info('chunk(s) %s already done, reusing them', sorted(done))
   pending = _pending(chunks, done)
@@ -615,7 +615,7 @@ def _run(config: ml_collections.ConfigDict, workdir: pathlib.Path, processes: in
     peak = distributed.peak_host_memory()
     if not distributed.is_writer():
       return {}
-    finished = _finished_chunks(workdir, chunks)
+    finished = _chunk_records(workdir, chunks)
     records = list(finished.values())
     runs = sorted((r for rec in records for r in rec['runs']), key=lambda r: r['seed'])
     wall, sessions = _wall_time(workdir, records, bool(pending))

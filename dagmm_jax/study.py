@@ -97,7 +97,7 @@ def cell_summary(results: dict[str, Any], diag: dict[str, np.ndarray]) -> dict[s
 
 
 def study_markdown(summaries: dict[str, dict[str, Any]], configs: dict[str, Any],
-                   quick: bool, plots: list[str], missing: list[str] = ()) -> str:
+                   quick: bool, pictures: list[str], missing: list[str] = ()) -> str:
   """``study.md``: one row per cell, then the plots."""
   fmt = lambda s: 'n/a' if s is None else f'{s[0]:.4f} ± {s[1]:.4f}'
   lines = ['# The GMM singularity study', '',
@@ -125,7 +125,7 @@ def study_markdown(summaries: dict[str, dict[str, Any]], configs: dict[str, Any]
                  f"{num(s['effective_components'], '.2f')} | {s['first_failure'] or '-'} | "
                  f"{s['cholesky_failures']} | {s['nonfinite_energies']} | {s['wall_time_s'] / 60:.1f} min |")
   lines += tables.not_run_lines(list(missing))
-  lines += ['', *[f'![{p}]({p})' for p in plots]]
+  lines += ['', *[f'![{p}]({p})' for p in pictures]]
   return '\n'.join(lines) + '\n'
 
 
@@ -183,14 +183,14 @@ def write_study(study: ml_collections.ConfigDict, workdir: str | pathlib.Path,
   for name, diag in diags.items():
     np.savez_compressed(workdir / name / DIAGNOSTICS, **diag)
   summaries = {name: cell_summary(results[name], diags[name]) for name in results}
-  plots = []
+  pictures = []
   for dtype in study.dtypes:
     for experiment in study.experiments:
       group = {spec: diags[name] for spec in regularizers_of(study, dtype)
                if (name := cell_name(experiment, spec, dtype)) in diags}
       if group:
-        plots += plot_dataset(grid.load_experiment(experiment).dataset, dtype, group, workdir)
-  text = study_markdown(summaries, {n: r['config'] for n, r in results.items()}, quick, plots,
+        pictures += plot_dataset(grid.load_experiment(experiment).dataset, dtype, group, workdir)
+  text = study_markdown(summaries, {n: r['config'] for n, r in results.items()}, quick, pictures,
                         missing)
   files.write_text(workdir / 'study.md', text)
   return text

@@ -54,7 +54,7 @@ def test_time_weights(workdir: pathlib.Path) -> np.ndarray:
   config = ml_collections.ConfigDict(results['config'])
   score_fn, out = experiment.make_score_fn(config), []
   with experiment.precision(config):
-    for _, _, restore in experiment.finished_chunks(workdir, config):
+    for _, _, restore in experiment.restorable_chunks(workdir, config):
       members, state = restore()
       # Scored on the training rows themselves: the GMM is the same, no test row is read.
       scored = score_fn(state.params, members.train, members.train.train_idx[:, :1])

@@ -65,7 +65,7 @@ def test_members_to_the_end_score_an_ensemble_and_an_em_refit_best_of_r(tmp_path
   # checkpoint, their test energies ranked (SciPy, ties averaged), the ranks
   # averaged, the top rho * n flagged.
   with experiment.precision(config):
-    (_, record, restore), = experiment.finished_chunks(tmp_path / 'a', config)
+    (_, record, restore), = experiment.restorable_chunks(tmp_path / 'a', config)
     members, state = restore()
     energies = np.asarray(experiment.make_score_fn(config)(state.params, members.train,
                                                            members.test_idx).energies)

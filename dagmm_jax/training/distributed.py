@@ -3,8 +3,8 @@
 Every process calls ``initialize`` before anything touches a device; the
 processes then see one global device list, ``sharding.seed_mesh`` builds one
 ``Mesh`` over it, and the seeds are sharded over it: each process trains and
-scores the seeds on its own devices, in one program that ``jit`` partitions
-(seeds never talk to each other, so the only collectives are the small
+scores the seeds on its own devices, in one program run per device
+(``train.per_device``; seeds never talk to each other, so the only collectives are the small
 gathers of per-seed metrics that ``host`` does for the logs and results).
 Process 0 writes ``results.json``, ``results.md`` and ``metrics.jsonl``; orbax
 saves and restores the sharded checkpoints from every process.

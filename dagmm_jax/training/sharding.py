@@ -1,10 +1,12 @@
 """Seeds sharded over devices: a 1-D ``Mesh`` with axis ``'seeds'``.
 
 Every training array with a leading seed axis is split over the devices; the
-shared feature matrix is replicated. ``jit`` then partitions the seed-vmapped
-programs (training and scoring) with no change to the code that runs them:
-each device trains its own seeds, exactly as on one device. With one device
-(or a seed count the devices do not divide) nothing is sharded.
+shared feature matrix is replicated. The seed-vmapped programs (training and
+scoring) run under ``train.per_device`` (``shard_map``): each device trains and
+scores its own seeds, exactly as on one device, with no communication (left to
+``jit``'s own partitioning, training rows were gathered onto one device every
+step). With one device (or a seed count the devices do not divide) nothing is
+sharded.
 
 Several CPU "devices" in one process (``--xla_force_host_platform_device_count``)
 are for tests only: with 2 of them on 2 cores a KDDCUP epoch deadlocks in
