@@ -58,7 +58,7 @@ def _training_program(config: ml_collections.ConfigDict, data, seeds: list[int],
   (with ``mesh``, the seeds sharded over it as in a multi-process run)."""
   evalset = experiment.EvalSet(config, data, seeds, mesh)
   state = sharding.shard_state(train.init_state(config, seeds, data.x.shape[1]), mesh)
-  batch, steps = train.batch_plan(distributed.host(evalset.train.n_train), config.batch_size)
+  batch, steps = train.batch_plan(distributed.gather(evalset.train.n_train), config.batch_size)
   return state, evalset.train, train.make_epoch_fn(config, batch, steps, mesh), batch, steps
 
 
@@ -83,7 +83,7 @@ def train_throughput(config: ml_collections.ConfigDict, data, seeds: list[int],
   if jax.process_count() > 1:
     from jax.experimental import multihost_utils
     seconds = float(np.max(multihost_utils.process_allgather(np.asarray([seconds]))))
-  rows = int(np.sum(distributed.host(train_data.n_train)))   # every seed's rows: a full pass
+  rows = int(np.sum(distributed.gather(train_data.n_train)))   # every seed's rows: a full pass
   samples = epochs * rows
   one_seed = train.init_state(config, [0], data.x.shape[1]).params   # FLOPs depend on shapes only
   flops = model_flops_per_sample(jax.tree_util.tree_map(lambda a: a[0], one_seed)) * samples

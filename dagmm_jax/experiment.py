@@ -118,7 +118,7 @@ def seed_metrics(config: ml_collections.ConfigDict, labels: np.ndarray,
 
 
 def _score_all(config, score_fn, params, evalset: EvalSet) -> tuple[list, Any]:
-  scored = distributed.host(score_fn(params, evalset.train, evalset.test_idx))
+  scored = distributed.gather(score_fn(params, evalset.train, evalset.test_idx))
   results = [seed_metrics(config, lab, scored.energies[i, :n])
              for i, (lab, n) in enumerate(zip(evalset.test_labels, evalset.n_test))]
   return results, scored
@@ -143,8 +143,8 @@ def _member_evalset(evalset: EvalSet, restarts: int) -> SimpleNamespace:
 def _train_energies(score_fn, params, members: SimpleNamespace) -> np.ndarray:
   """``[members]`` mean energy of each member's training rows under its exact
   training-set GMM fit (the selection criterion: no test row, no label)."""
-  scored = distributed.host(score_fn(params, members.train, members.train.train_idx))
-  n = distributed.host(members.train.n_train)
+  scored = distributed.gather(score_fn(params, members.train, members.train.train_idx))
+  n = distributed.gather(members.train.n_train)
   return np.asarray([np.mean(scored.energies[i, :n[i]]) for i in range(len(n))])
 
 
@@ -230,7 +230,7 @@ def run_chunk(config: ml_collections.ConfigDict, data: Dataset, seeds: list[int]
     phase.num_epochs = select_epoch
     m_state = train.fit(phase, m_state, members.train, ckpt_mngr=m_mngr, on_epoch=_epoch_logger(
         chunk, seeds, select_epoch, log_path, int(m_state.epoch), R))
-    failed = distributed.host(m_state.failed_step) >= 0
+    failed = distributed.gather(m_state.failed_step) >= 0
     energies = (_train_energies(score_fn, m_state.params, members) if R > 1
                 else np.zeros(len(seeds)))
     choice = restarts_lib.pick(energies, failed, R)
@@ -251,7 +251,7 @@ def run_chunk(config: ml_collections.ConfigDict, data: Dataset, seeds: list[int]
         chunk, seeds, num_epochs, log_path, int(state.epoch)))
   host.release_free_memory()
   trained, scored = _score_all(config, score_fn, state.params, evalset)
-  state = distributed.host(state)
+  state = distributed.gather(state)
 
   runs = []
   for i, seed in enumerate(seeds):
@@ -272,7 +272,7 @@ def run_chunk(config: ml_collections.ConfigDict, data: Dataset, seeds: list[int]
     if em_rows is not None:
       run['em'] = em_rows[i]
     runs.append(run)
-  shift, scale = distributed.host((evalset.train.shift, evalset.train.scale))   # every process gathers
+  shift, scale = distributed.gather((evalset.train.shift, evalset.train.scale))   # every process gathers
   if distributed.is_writer():
     save_models(config, workdir, runs, state.params, scored.gmm_params, shift, scale, data)
   return runs
@@ -311,11 +311,11 @@ def _score_members(config, score_fn, m_state, members: SimpleNamespace, choice: 
   """Per seed: every member's test metrics (for analysis only; nothing selects on
   them) and the rank-averaged ensemble's metrics (failed members left out)."""
   results, scored = _score_all(config, score_fn, m_state.params, members)
-  host = distributed.host(m_state)
+  on_host = distributed.gather(m_state)
   out = []
   for s in range(len(choice)):
     idx = range(s * restarts, (s + 1) * restarts)
-    why = {i: _failure(host, i) or results[i][1] for i in idx}   # results[i][0] None: a reason
+    why = {i: _failure(on_host, i) or results[i][1] for i in idx}   # results[i][0] None: a reason
     per = [{**(results[i][0] or {m: None for m in metrics.NAMES}), 'failed': why[i] is not None,
             'failure': why[i]} for i in idx]
     ok = [i for i in idx if not per[i - s * restarts]['failed']]
@@ -338,7 +338,7 @@ def _em_scores(config: ml_collections.ConfigDict, params: Any, members: SimpleNa
   training energy and, for analysis only, every member's test F1."""
   keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(s), r) for s in seeds for r in range(restarts)])
   keys = sharding.shard_seeds(keys, train.seed_mesh_of(members.test_idx))
-  scored, train_energy = distributed.host(
+  scored, train_energy = distributed.gather(
       make_em_score_fn(config)(params, members.train, members.test_idx, keys))
   choice = restarts_lib.pick(np.asarray(train_energy), failed, restarts)
   out = []

@@ -58,7 +58,7 @@ def test_time_weights(workdir: pathlib.Path) -> np.ndarray:
       members, state = restore()
       # Scored on the training rows themselves: the GMM is the same, no test row is read.
       scored = score_fn(state.params, members.train, members.train.train_idx[:, :1])
-      out.append(np.asarray(distributed.host(scored.gmm_params.phi)))
+      out.append(np.asarray(distributed.gather(scored.gmm_params.phi)))
   return np.concatenate(out)
 
 

@@ -5,7 +5,7 @@ processes then see one global device list, ``sharding.seed_mesh`` builds one
 ``Mesh`` over it, and the seeds are sharded over it: each process trains and
 scores the seeds on its own devices, in one program run per device
 (``train.per_device``; seeds never talk to each other, so the only collectives are the small
-gathers of per-seed metrics that ``host`` does for the logs and results).
+gathers of per-seed metrics that ``gather`` does for the logs and results).
 Process 0 writes ``results.json``, ``results.md`` and ``metrics.jsonl``; orbax
 saves and restores the sharded checkpoints from every process.
 
@@ -49,7 +49,7 @@ def is_writer() -> bool:
   return jax.process_index() == 0
 
 
-def host(tree: Any) -> Any:
+def gather(tree: Any) -> Any:
   """A host (NumPy) copy of every leaf, gathered from every process when a leaf
   is sharded over several (every process must call this at the same point)."""
   if jax.process_count() == 1:

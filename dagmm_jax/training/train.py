@@ -310,7 +310,7 @@ def fit(config: ml_collections.ConfigDict, state: TrainState, data: TrainData,
   builds the compiled epoch; a caller that trains many small models passes one
   that hands out the same function for equal configs (``estimator``).
   """
-  batch, steps = batch_plan(distributed.host(data.n_train), config.batch_size)
+  batch, steps = batch_plan(distributed.gather(data.n_train), config.batch_size)
   run_epochs = (epoch_fn or make_epoch_fn)(config, batch, steps, seed_mesh_of(state.failed_step))
   every, total = int(config.checkpoint_every), int(config.num_epochs)
   period = math.gcd(every, report_every) if report_every else every
@@ -327,7 +327,7 @@ def fit(config: ml_collections.ConfigDict, state: TrainState, data: TrainData,
       epoch += n
       ends.append(epoch)
       pending.append(metrics)
-    stacked = distributed.host(pending[0] if len(pending) == 1 else
+    stacked = distributed.gather(pending[0] if len(pending) == 1 else
                                jax.tree_util.tree_map(lambda *a: jnp.concatenate(a), *pending))
     seconds = (time.perf_counter() - start) / (epoch - first)
     if on_epoch is not None:
