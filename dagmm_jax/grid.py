@@ -132,7 +132,7 @@ def write_table2(table: ml_collections.ConfigDict, workdir: str | pathlib.Path,
   (``experiments/table2.py``), writes ``workdir/table2.md`` and returns its text.
   With ``report_only`` the table shows the finished cells and lists the others.
   ``table.exploration`` (optional): directories of the same cells on other seeds,
-  from which each cell's scorer is chosen (``restarts.per_cell_choice``)."""
+  from which each cell's scorer is chosen (``reports.tables.per_cell_choice``)."""
   cells = table2_cells(table, quick)
   exploration = [finished(cells, d) for d in table.get('exploration', ())]
   text = tables.table2_markdown(*collect(cells, workdir, report_only, processes), quick=quick,

@@ -16,7 +16,7 @@ best-of-5, the 5-member ensemble and the EM-refit best-of-5 with the highest mea
 F1 (failed seeds as 0) over the exploration seeds pooled: 0-19
 (``results/restarts``; KDDCUP and KDDCUP-Rev there ran 50 epochs) and 100-119
 (``results/table2``); a tie goes to best-of-5, then the ensemble.
-``table2.md`` applies it mechanically (``restarts.per_cell_choice``) and shows the
+``table2.md`` applies it mechanically (``reports.tables.per_cell_choice``) and shows the
 chosen scorer's F1 on seeds 200-219 beside the paper's. Every row is reported
 either way. Why a per-cell choice: on the exploration seeds no scorer leads
 everywhere (the EM refit loses 0.15-0.18 F1 on Thyroid, where best-of-5 leads;

@@ -17,7 +17,7 @@ variant ``r5`` of experiments/table2.py) that is compared with the issue's
 targets is the *ensemble* if the mean of its four cell means is higher than
 best-of-5's, else *best-of-5* (a tie keeps best-of-5: one network to deploy).
 Both rows are reported either way. ``table2.md`` applies the rule mechanically
-(``restarts.scorer_decision``).
+(``reports.tables.scorer_decision``).
 """
 import ml_collections
 

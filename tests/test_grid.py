@@ -139,14 +139,13 @@ def _fake_cell(best, ens):
 
 
 def test_scorer_decision_counts_failures_as_zero_and_breaks_ties_to_best():
-  from dagmm_jax.training import restarts
   # Ensemble higher on the surviving seeds, but one ensemble failed: 0.9 * 2 / 3 < 0.8.
-  lines = restarts.scorer_decision({'a': _fake_cell([0.8, 0.8, 0.8], [0.9, 0.9, None])})
+  lines = tables.scorer_decision({'a': _fake_cell([0.8, 0.8, 0.8], [0.9, 0.9, None])})
   assert lines[-1].endswith('**best-of-R**') and 'ensemble 0.6000' in lines[-1]
-  lines = restarts.scorer_decision({'a': _fake_cell([0.8, None], [0.7, 0.5]),
+  lines = tables.scorer_decision({'a': _fake_cell([0.8, None], [0.7, 0.5]),
                                     'b': _fake_cell([0.5, 0.5], [0.5, 0.5])})
   assert lines[-1].endswith('**ensemble**')          # (0.4 + 0.5) / 2 < (0.6 + 0.5) / 2
-  assert restarts.scorer_decision({'a': _fake_cell([0.5, 0.5], [0.5, 0.5])})[-1].endswith('**best-of-R**')
-  assert restarts.scorer_decision({'a': {'runs': [], 'summary': {}}}) == []
-  assert restarts.scorer_decision({'a': _fake_cell([0.5], [0.6])}, missing=1)[-1].endswith(
+  assert tables.scorer_decision({'a': _fake_cell([0.5, 0.5], [0.5, 0.5])})[-1].endswith('**best-of-R**')
+  assert tables.scorer_decision({'a': {'runs': [], 'summary': {}}}) == []
+  assert tables.scorer_decision({'a': _fake_cell([0.5], [0.6])}, missing=1)[-1].endswith(
       '**not decided: 1 cell(s) not finished**')

@@ -7,6 +7,7 @@ import scipy.stats
 
 from dagmm_jax import experiment
 from dagmm_jax.core import metrics
+from dagmm_jax.reports import tables
 from dagmm_jax.training import restarts
 from dagmm_jax.data import Dataset, load_dataset, make_split
 from helpers import load_config
@@ -122,13 +123,13 @@ def test_per_cell_choice_pools_the_exploration_sets_and_counts_failures_as_zero(
            'c': _cell_results([(0.9, 0.1, 0.1)])}
   second = {'a': _cell_results([(0.5, 0.6, None)]), 'b': _cell_results([(0.7, 0.7, 0.7)]),
             'c': {'dataset': 'thyroid', 'runs': [{'f1': 0.9, 'failed': False}]}}   # no em row
-  choice = restarts.per_cell_choice([first, second])
+  choice = tables.per_cell_choice([first, second])
   assert set(choice) == {'a', 'b'}                          # c lacks a scorer in one set
   assert choice['a'][0] == 'ensemble'                       # em: (0.9 + 0) / 2 < 0.6
   assert choice['a'][1] == pytest.approx({'best-of-R': 0.5, 'ensemble': 0.6, 'EM-refit best-of-R': 0.45})
   assert choice['b'][0] == 'best-of-R'                      # a tie keeps the earlier scorer
   here = {'a': _cell_results([(0.2, 0.4, 0.9), (0.2, 0.6, 0.9)])}
-  lines = restarts.per_cell_lines(here, choice, {'thyroid': 0.4782})
+  lines = tables.per_cell_lines(here, choice, {'thyroid': 0.4782})
   assert any('| a |' in l and '**ensemble**' in l and '0.5000 ± 0.1414 (0.1000)' in l and '0.4782' in l
              for l in lines)
 
