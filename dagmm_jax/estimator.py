@@ -227,14 +227,14 @@ def programs(net: DAGMMNet, regularizer: Callable) -> Programs:
   everything = lambda x: jnp.arange(x.shape[0])
 
   def fit_gmm(params, x, shift, scale):
-    g, z = inference.fit_gmm(net, regularizer, params, x, everything(x), x.shape[0], shift, scale)
+    g, z = inference.fit_on_rows(net, regularizer, params, x, everything(x), x.shape[0], shift, scale)
     return g, gmm.energy(z, g)   # the rows' energies from the same embedding
 
   def energies(params, g, x, shift, scale):
     return inference.energies(net, params, g, x, everything(x), shift, scale)
 
   def validate(params, x, x_val, shift, scale):
-    g, _ = inference.fit_gmm(net, regularizer, params, x, everything(x), x.shape[0], shift, scale)
+    g, _ = inference.fit_on_rows(net, regularizer, params, x, everything(x), x.shape[0], shift, scale)
     xs = inference.scaled(x_val, shift, scale)
     out = net.apply(params, xs, train=False)   # one pass gives both the energies and the errors
     return gmm.energy(out.z, g), squared_error(xs, out.x_hat)

@@ -61,10 +61,10 @@ def embed_and_errors(net: DAGMMNet, params: Any, x: jnp.ndarray, rows: jnp.ndarr
                     net, params, x, rows, shift, scale)
 
 
-def fit_gmm(net: DAGMMNet, regularizer: Callable, params: Any, x: jnp.ndarray, rows: jnp.ndarray,
-            n_valid: jnp.ndarray | int, shift: jnp.ndarray, scale: jnp.ndarray
-            ) -> tuple[gmm.GMMParams, jnp.ndarray]:
-  """``(GMM fitted exactly over x[rows], z of those rows)``: the test-time fit over
+def fit_on_rows(net: DAGMMNet, regularizer: Callable, params: Any, x: jnp.ndarray, rows: jnp.ndarray,
+                n_valid: jnp.ndarray | int, shift: jnp.ndarray, scale: jnp.ndarray
+                ) -> tuple[gmm.GMMParams, jnp.ndarray]:
+  """``(GMM fitted exactly over x[rows] and regularized, z of those rows)``: the test-time fit over
   the whole training set with the given networks (not the last batch). Positions
   ``>= n_valid`` of ``rows`` are padding, masked out."""
   z, gamma = embed(net, params, x, rows, shift, scale)
@@ -88,9 +88,9 @@ class Scored(NamedTuple):
 def fit_and_score(net: DAGMMNet, regularizer: Callable, params: Any, x: jnp.ndarray,
                   train_idx: jnp.ndarray, n_train: jnp.ndarray, test_idx: jnp.ndarray,
                   shift: jnp.ndarray, scale: jnp.ndarray) -> Scored:
-  """Fits the GMM over the training rows (``fit_gmm``; padding rows of
+  """Fits the GMM over the training rows (``fit_on_rows``; padding rows of
   ``train_idx``, positions >= n_train, masked out), then scores the test rows."""
-  params_gmm, _ = fit_gmm(net, regularizer, params, x, train_idx, n_train, shift, scale)
+  params_gmm, _ = fit_on_rows(net, regularizer, params, x, train_idx, n_train, shift, scale)
   return Scored(params_gmm, energies(net, params, params_gmm, x, test_idx, shift, scale))
 
 
