@@ -5,6 +5,7 @@ Each cell is an ordinary run (``grid.run_grid``); this module reads the cells'
 covariance eigenvalue, condition number, mixture weights, non-finite energies,
 Cholesky failures) and writes ``study.md`` and PNG plots.
 """
+import json
 import pathlib
 import re
 from typing import Any
@@ -45,7 +46,8 @@ def regularizers_of(study: ml_collections.ConfigDict, dtype: str) -> tuple[str, 
   return tuple(study.regularizers)
 
 
-DIAGNOSTICS = 'diagnostics.npz'   # what the table and plots read of metrics.jsonl, small enough to commit
+DIGEST = 'diagnostics.json'   # what the table and plots read of metrics.jsonl, small enough to commit
+DIGEST_FORMAT = 1
 
 
 def read_diagnostics(cell_dir: pathlib.Path) -> dict[str, np.ndarray]:
@@ -53,11 +55,7 @@ def read_diagnostics(cell_dir: pathlib.Path) -> dict[str, np.ndarray]:
   ``phi [T, S, K]``, ``min_phi [T, S, K]`` (``phi`` for runs that did not log it),
   ``steps [T, S]``, ``cholesky_failures [T, S]``, ``n_nonfinite [T, S]``. Seed
   chunks (which log separately) are joined along the seed axis, at the epochs
-  every chunk logged. Without ``metrics.jsonl`` (a committed cell), the same
-  arrays from ``DIAGNOSTICS`` (``write_study`` saves them beside it)."""
-  if not (cell_dir / 'metrics.jsonl').exists() and (cell_dir / DIAGNOSTICS).exists():
-    with np.load(cell_dir / DIAGNOSTICS) as f:
-      return {k: f[k] for k in f.files}
+  every chunk logged."""
   recs = {(r.get('chunk', 0), r['epoch']): r
           for r in files.read_jsonl(cell_dir / 'metrics.jsonl', key=('chunk', 'epoch'))}
   chunks = sorted({c for c, _ in recs})
@@ -70,29 +68,69 @@ def read_diagnostics(cell_dir: pathlib.Path) -> dict[str, np.ndarray]:
           'cholesky_failures': get('cholesky_failures'), 'n_nonfinite': get('n_nonfinite')}
 
 
-def cell_summary(results: dict[str, Any], diag: dict[str, np.ndarray]) -> dict[str, Any]:
+def _listed(a: np.ndarray) -> list:
+  """A JSON-ready nested list with NaN and infinities as None."""
+  return np.where(np.isfinite(a), a, None).tolist()
+
+
+def _array(values: list) -> np.ndarray:
+  return np.asarray(values, dtype=float)   # None reads back as NaN
+
+
+def digest(diag: dict[str, np.ndarray]) -> dict[str, Any]:
+  """What the table and plots need of a cell's diagnostics (``read_diagnostics``),
+  about a thousand numbers: per epoch the median over seeds of the smallest
+  positive eigenvalue and of the sorted mixture weights; per seed its smallest
+  eigenvalue and its last epoch's weights; the smallest weight and the counts."""
+  lo = np.min(diag['min_eig'], axis=2)                                # [T, S]
+  lo = np.where(np.isfinite(lo) & (lo > 0), lo, np.nan)
+  with np.errstate(all='ignore'):
+    median_min_eig = np.asarray([np.nanmedian(row) if np.isfinite(row).any() else np.nan for row in lo])
+  seed_min_eig = np.min(np.where(np.isfinite(diag['min_eig']), diag['min_eig'], np.inf), axis=(0, 2))
+  active = diag['steps'] > 0                                          # [T, S]: a seed's epochs before it failed
+  weight = np.where(active[..., None], diag['min_phi'], np.inf)
+  last = np.asarray([diag['phi'][np.flatnonzero(active[:, i])[-1], i] if active[:, i].any()
+                     else np.full(diag['phi'].shape[2], np.nan) for i in range(active.shape[1])])
+  return {'format': DIGEST_FORMAT, 'epoch': _listed(diag['epoch']),
+          'median_min_eig': _listed(median_min_eig),
+          'median_sorted_weights': _listed(np.median(-np.sort(-diag['phi'], axis=2), axis=1)),
+          'seed_min_eig': _listed(seed_min_eig), 'seed_last_weights': _listed(last),
+          'min_weight': float(np.min(weight)) if np.isfinite(weight).any() else None,
+          'cholesky_failures': int(np.sum(diag['cholesky_failures'])),
+          'nonfinite_energies': int(np.sum(diag['n_nonfinite']))}
+
+
+def read_digest(cell_dir: pathlib.Path) -> dict[str, Any]:
+  """A cell's ``digest``: from ``metrics.jsonl`` where the run kept it, else from
+  ``DIGEST`` (a committed cell; ``write_study`` saves it beside the results)."""
+  if (cell_dir / 'metrics.jsonl').exists():
+    return digest(read_diagnostics(cell_dir))
+  d = json.loads((cell_dir / DIGEST).read_text())
+  if d.get('format') != DIGEST_FORMAT:
+    raise ValueError(f'{cell_dir / DIGEST}: format {d.get("format")!r}, expected {DIGEST_FORMAT}')
+  return d
+
+
+def cell_summary(results: dict[str, Any], dig: dict[str, Any]) -> dict[str, Any]:
   """Failure rate, F1 / AUROC over seeds that did not fail, median smallest eigenvalue."""
   runs = results['runs']
   ok = [r for r in runs if not r['failed']]
   stat = lambda m: (lambda s: (s['mean'], s['std']))(metrics.spread([r[m] for r in ok])) if ok else None
   # Smallest eigenvalue each seed's mixture reached during training (over epochs and components).
-  per_seed_min = np.min(np.where(np.isfinite(diag['min_eig']), diag['min_eig'], np.inf), axis=(0, 2))
+  per_seed_min = _array(dig['seed_min_eig'])
   finite = per_seed_min[np.isfinite(per_seed_min)]
-  active = diag['steps'] > 0                                          # [T, S]: a seed's epochs before it failed
-  weight = np.where(active[..., None], diag['min_phi'], np.inf)
-  last = np.asarray([diag['phi'][np.flatnonzero(active[:, i])[-1], i] if active[:, i].any()
-                     else np.full(diag['phi'].shape[2], np.nan) for i in range(active.shape[1])])
+  last = _array(dig['seed_last_weights'])
   failures = sorted((int(m[1]), int(m[2])) for r in runs if r['failed'] and r.get('failure')
                     and (m := re.search(r'epoch (\d+), step (\d+)', r['failure'])))
   return {'seeds': len(runs), 'failed': len(runs) - len(ok), 'f1': stat('f1'), 'auroc': stat('auroc'),
           'f1_failed_as_zero': float(np.mean(metrics.f1_failed_as_zero(runs))),
           'median_min_eig': float(np.median(finite)) if finite.size else None,
-          'min_weight': float(np.min(weight)) if np.isfinite(weight).any() else None,
+          'min_weight': dig['min_weight'],
           # 1 / sum(phi^2) of each seed's last epoch's mean weights, median over seeds
           'effective_components': float(np.nanmedian(1.0 / np.sum(last ** 2, axis=1))),
           'first_failure': 'epoch {}, step {}'.format(*failures[0]) if failures else None,
-          'cholesky_failures': int(np.sum(diag['cholesky_failures'])),
-          'nonfinite_energies': int(np.sum(diag['n_nonfinite'])),
+          'cholesky_failures': dig['cholesky_failures'],
+          'nonfinite_energies': dig['nonfinite_energies'],
           'wall_time_s': results['wall_time_s']}
 
 
@@ -129,17 +167,16 @@ def study_markdown(summaries: dict[str, dict[str, Any]], configs: dict[str, Any]
   return '\n'.join(lines) + '\n'
 
 
-def plot_dataset(dataset: str, dtype: str, diags: dict[str, dict[str, np.ndarray]],
+def plot_dataset(dataset: str, dtype: str, digests: dict[str, dict[str, Any]],
                  out: pathlib.Path) -> list[str]:
   """Two PNGs for one dataset and dtype: smallest eigenvalue and sorted mixture weights
   over training, one line (median over seeds) per regularizer. Returns the file names."""
   names = []
   fig, ax = plots.subplots(figsize=(7, 4))
-  for i, (spec, d) in enumerate(diags.items()):
-    lo = np.min(d['min_eig'], axis=2)                               # [T, S]
-    lo = np.where(np.isfinite(lo) & (lo > 0), lo, np.nan)
+  for i, (spec, d) in enumerate(digests.items()):
+    lo = _array(d['median_min_eig'])
     if np.isfinite(lo).any():   # lines that coincide stay told apart by their style and markers
-      ax.plot(d['epoch'], np.nanmedian(lo, axis=1), label=spec, ls=('-', '--', ':', '-.')[i % 4],
+      ax.plot(d['epoch'], lo, label=spec, ls=('-', '--', ':', '-.')[i % 4],
               marker='osv^Dx'[i % 6], markevery=max(1, len(d['epoch']) // 8), ms=4, lw=1.2)
   ax.set(xlabel='epoch', ylabel='smallest eigenvalue (median of seeds)', yscale='log',
          title=f'{dataset}, {dtype}')
@@ -147,17 +184,17 @@ def plot_dataset(dataset: str, dtype: str, diags: dict[str, dict[str, np.ndarray
   names.append(f'{dataset}-{dtype}-min_eig.png')
   plots.save(fig, out / names[-1])
 
-  cols = min(3, len(diags))
-  rows = -(-len(diags) // cols)
+  cols = min(3, len(digests))
+  rows = -(-len(digests) // cols)
   fig, axes = plots.subplots(rows, cols, figsize=(3.6 * cols, 2.9 * rows), sharex=True, sharey=True,
                              squeeze=False)
-  for ax in axes.flat[len(diags):]:
+  for ax in axes.flat[len(digests):]:
     ax.axis('off')
   rank = lambda k: 'largest' if k == 0 else f'{k + 1}{"nd" if k == 1 else "rd" if k == 2 else "th"} largest'
-  for ax, (spec, d) in zip(axes.flat, diags.items()):
-    phi = -np.sort(-d['phi'], axis=2)                               # components by weight
-    for k in range(phi.shape[2]):
-      ax.plot(d['epoch'], np.median(phi[:, :, k], axis=1), label=rank(k))
+  for ax, (spec, d) in zip(axes.flat, digests.items()):
+    phi = _array(d['median_sorted_weights'])                        # [T, K], components by weight
+    for k in range(phi.shape[1]):
+      ax.plot(d['epoch'], phi[:, k], label=rank(k))
     ax.set(title=spec, yscale='log', ylim=(1e-4, 1.5))
     ax.title.set_fontsize(8)
   for ax in axes[-1]:
@@ -179,15 +216,15 @@ def write_study(study: ml_collections.ConfigDict, workdir: str | pathlib.Path,
   workdir = pathlib.Path(workdir)
   configs = cells(study, quick)
   results, missing = grid.collect(configs, workdir, report_only, processes)
-  diags = {name: read_diagnostics(workdir / name) for name in results}
-  for name, diag in diags.items():
-    np.savez_compressed(workdir / name / DIAGNOSTICS, **diag)
-  summaries = {name: cell_summary(results[name], diags[name]) for name in results}
+  digests = {name: read_digest(workdir / name) for name in results}
+  for name, dig in digests.items():
+    files.write_text(workdir / name / DIGEST, json.dumps(dig, allow_nan=False) + '\n')
+  summaries = {name: cell_summary(results[name], digests[name]) for name in results}
   pictures = []
   for dtype in study.dtypes:
     for experiment in study.experiments:
-      group = {spec: diags[name] for spec in regularizers_of(study, dtype)
-               if (name := cell_name(experiment, spec, dtype)) in diags}
+      group = {spec: digests[name] for spec in regularizers_of(study, dtype)
+               if (name := cell_name(experiment, spec, dtype)) in digests}
       if group:
         pictures += plot_dataset(grid.load_experiment(experiment).dataset, dtype, group, workdir)
   text = study_markdown(summaries, {n: r['config'] for n, r in results.items()}, quick, pictures,

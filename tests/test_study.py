@@ -38,7 +38,7 @@ def test_diagnostics_summary_table_and_plots(ran):
     diag = study.read_diagnostics(workdir / name)
     assert diag['min_eig'].shape == (2, 2, 2)           # epochs x seeds x components
     assert results[name]['config']['dtype'] == name.rsplit('-', 1)[1]
-    summaries[name] = study.cell_summary(results[name], diag)
+    summaries[name] = study.cell_summary(results[name], study.digest(diag))
     assert summaries[name]['seeds'] == 2 and summaries[name]['median_min_eig'] > 0
     assert 0 <= summaries[name]['min_weight'] < 1                       # K = 2 on Thyroid:
     assert 1 - 1e-5 <= summaries[name]['effective_components'] <= 2 + 1e-5   # between 1 and 2
@@ -47,7 +47,7 @@ def test_diagnostics_summary_table_and_plots(ran):
   text = study.study_markdown(summaries, {n: r['config'] for n, r in results.items()}, False, ['x.png'])
   assert text.count('| thyroid |') == 2 and '`jitter(eps=1e-6)` | float64' in text
   for dtype in config.dtypes:
-    files = study.plot_dataset('thyroid', dtype, {s: study.read_diagnostics(
+    files = study.plot_dataset('thyroid', dtype, {s: study.read_digest(
         workdir / study.cell_name('thyroid', s, dtype)) for s in config.regularizers}, workdir)
     for f in files:
       assert (workdir / f).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
@@ -61,7 +61,7 @@ def test_report_only_writes_study_of_finished_cells(ran):
   assert '- thyroid-oas-float32 (2 seeds x 20000 epochs)' in text
   assert not (workdir / 'thyroid-oas-float32').exists()
   assert (workdir / 'thyroid-float32-min_eig.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
-  # A committed cell keeps results.json and diagnostics.npz, not metrics.jsonl: the same table.
+  # A committed cell keeps results.json and diagnostics.json, not metrics.jsonl: the same table.
   for name in cells:
     (workdir / name / 'metrics.jsonl').rename(workdir / name / 'metrics.jsonl.away')
   try:
@@ -78,9 +78,9 @@ def test_summary_counts_a_failed_seed_and_its_first_failure():
           {'failed': False, 'failure': None, 'f1': 0.6, 'auroc': 0.9}]
   phi = np.array([[[0.5, 0.5], [0.9, 0.1], [0.75, 0.25]]] * 2)          # [T=2, S=3, K=2]
   steps = np.array([[4, 4, 4], [0, 0, 4]])                              # seeds 0 and 1 failed in epoch 2
-  diag = {'min_eig': np.full((2, 3, 2), 1e-3), 'phi': phi, 'min_phi': phi * 0.5, 'steps': steps,
+  diag = {'epoch': np.array([1.0, 2.0]), 'min_eig': np.full((2, 3, 2), 1e-3), 'phi': phi, 'min_phi': phi * 0.5, 'steps': steps,
           'cholesky_failures': np.zeros((2, 3)), 'n_nonfinite': np.zeros((2, 3))}
-  s = study.cell_summary({'runs': runs, 'wall_time_s': 60.0}, diag)
+  s = study.cell_summary({'runs': runs, 'wall_time_s': 60.0}, study.digest(diag))
   assert s['failed'] == 2 and s['first_failure'] == 'epoch 5, step 9'
   assert s['f1_failed_as_zero'] == pytest.approx(0.2) and s['min_weight'] == pytest.approx(0.05)
   assert s['effective_components'] == pytest.approx(1 / (0.75 ** 2 + 0.25 ** 2))
