@@ -638,6 +638,8 @@ class DAGMM(sklearn.base.OutlierMixin, sklearn.base.BaseEstimator):
     clock = train.Clock()
 
     def on_epoch(epoch, m, seconds, st):
+      if st is not None:   # the last epoch of a compiled block
+        clock.lap(epoch)
       for i, s in enumerate(seeds):
         row = {'epoch': epoch, 'seed': int(s), 'seconds_per_epoch': seconds,
                'images_per_second' if x.ndim == 4 else 'rows_per_second': n * n_seeds / seconds,
@@ -653,7 +655,7 @@ class DAGMM(sklearn.base.OutlierMixin, sklearn.base.BaseEstimator):
           files.append_jsonl(log_path, row)
         if self.verbose and i == 0:
           print(' '.join(_fmt(k, v) for k, v in row.items()),
-                f'({clock(epoch, config.num_epochs - epoch)})',
+                f'({clock(config.num_epochs - epoch)})',
                 flush=True)
 
     state = train.fit(config, state, data, on_epoch=on_epoch, ckpt_mngr=mngr, report_every=val_every,

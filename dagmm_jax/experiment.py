@@ -159,7 +159,9 @@ def _epoch_logger(chunk: int, seeds: list[int], num_epochs: int, log_path: pathl
   member_seeds = [s for s in seeds for _ in range(restarts)]
   clock = train.Clock()
 
-  def on_epoch(epoch, m, seconds, _):
+  def on_epoch(epoch, m, seconds, state):
+    if state is not None:   # the last epoch of a compiled block
+      clock.lap(epoch)
     failed = np.asarray(m.failed)
     record = {'chunk': chunk, 'epoch': epoch, 'epochs': epoch - logged[0], 'seconds': seconds,
               'seeds': member_seeds, **extra, **{k: np.asarray(v).tolist() for k, v in m._asdict().items()}}
@@ -173,7 +175,7 @@ def _epoch_logger(chunk: int, seeds: list[int], num_epochs: int, log_path: pathl
                    'min eig %.2e  %.3f s/epoch  failed %s %d/%d  (%s)', chunk, epoch, num_epochs,
                    ok_mean(m.loss), ok_mean(m.reconstruction), ok_mean(m.energy),
                    ok_mean(m.penalty), np.min(m.min_eig), seconds, label, failed.sum(), len(failed),
-                   clock(epoch, num_epochs - epoch))
+                   clock(num_epochs - epoch))
     logged[0] = epoch
 
   return on_epoch

@@ -15,11 +15,16 @@ def test_progress_gives_elapsed_time_and_eta_at_the_pace_so_far():
 
 
 def test_the_eta_leaves_out_the_first_compiled_block():
-  """Compiling took 50 s before epoch 1 was logged; then 1 s per epoch."""
-  t = iter([0.0, 50.0, 60.0])
+  """Blocks of 10 epochs: the first (compiling) ended at 50 s, the second at 60 s.
+  Every epoch of a block is reported when the block ends, at the same time."""
+  t = iter([0.0, 50.0, 50.0, 50.0, 60.0, 60.0, 60.0])
   clock = train.Clock(now=lambda: next(t))
-  assert clock(1, 99) == 'elapsed 0.8 min, ETA ?'
-  assert clock(11, 89) == 'elapsed 1.0 min, ETA 1.5 min'      # 89 epochs at 1 s, not 5.5 s
+  assert clock(99) == 'elapsed 0.8 min, ETA ?'                 # epoch 1, reported at 50 s
+  clock.lap(10)
+  assert clock(90) == 'elapsed 0.8 min, ETA ?'
+  assert clock(89) == 'elapsed 1.0 min, ETA ?'                 # epoch 11: no pace until the next lap
+  clock.lap(20)
+  assert clock(80) == 'elapsed 1.0 min, ETA 1.3 min'           # 80 epochs at 1 s, not 6 s or 0 s
 
 
 def test_wall_time_sums_the_sessions_and_keeps_older_workdirs_readable(tmp_path):

@@ -349,16 +349,19 @@ def progress(elapsed_s: float, epochs_left: int, seconds_per_epoch: float | None
 
 
 class Clock:
-  """``clock(epoch, epochs_left)`` -> ``progress``: elapsed since the clock was made,
-  the ETA at the pace since its first call (made after the first compiled block of
-  epochs, so compiling does not count as pace)."""
+  """Elapsed time and ETA for progress lines. ``lap(epoch)`` at the end of each
+  compiled block of epochs; ``clock(epochs_left)`` -> ``progress`` at the pace
+  since the first lap (so compiling, in the first block, does not count)."""
 
   def __init__(self, now: Callable[[], float] = time.perf_counter):
-    self._now, self._start, self._first = now, now(), None
+    self._now, self._start, self._first, self._last = now, now(), None, None
 
-  def __call__(self, epoch: int, epochs_left: int) -> str:
-    t = self._now()
-    if self._first is None:
-      self._first = (t, epoch)
-    t0, e0 = self._first
-    return progress(t - self._start, epochs_left, (t - t0) / (epoch - e0) if epoch > e0 else None)
+  def lap(self, epoch: int) -> None:
+    self._last = (self._now(), epoch)
+    self._first = self._first or self._last
+
+  def __call__(self, epochs_left: int) -> str:
+    pace = None
+    if self._last and self._last[1] > self._first[1]:
+      pace = (self._last[0] - self._first[0]) / (self._last[1] - self._first[1])
+    return progress(self._now() - self._start, epochs_left, pace)
