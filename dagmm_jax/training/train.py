@@ -128,10 +128,23 @@ def init_params(net: DAGMMNet, init_keys: jnp.ndarray, n_features: int | tuple[i
   """Network variables for every seed, stacked on a leading axis. ``n_features``
   is the width of a row, or the shape of one sample (e.g. ``(H, W, C)``)."""
   shape = (n_features,) if isinstance(n_features, (int, np.integer)) else tuple(n_features)
+  return _init_program(net, tuple(int(d) for d in shape), jnp.dtype(dtype).name)(init_keys)
+
+
+@functools.lru_cache(maxsize=64)
+def _init_program(net: DAGMMNet, shape: tuple[int, ...], dtype: str) -> Callable:
+  """The compiled, seed-vmapped ``net.init``, one per (networks, sample shape, dtype):
+  a grid of small models (the image benchmark's cells) compiles it once."""
   dummy = jnp.zeros((1, *shape), dtype)
   init = lambda k: net.init({'params': k}, dummy, train=False)
   cast = lambda tree: jax.tree_util.tree_map(lambda p: p.astype(dtype), tree)
-  return jax.jit(jax.vmap(lambda k: cast(init(k))))(init_keys)
+  return jax.jit(jax.vmap(lambda k: cast(init(k))))
+
+
+@functools.lru_cache(maxsize=64)
+def _opt_init_program(learning_rate: float) -> Callable:
+  """The compiled, seed-vmapped optimizer init (``make_optimizer`` reads the learning rate only)."""
+  return jax.jit(jax.vmap(make_optimizer(ml_collections.ConfigDict({'learning_rate': learning_rate})).init))
 
 
 def init_state(config: ml_collections.ConfigDict, seeds: list[int],
@@ -139,7 +152,7 @@ def init_state(config: ml_collections.ConfigDict, seeds: list[int],
   """Fresh training state for ``seeds`` (``restarts`` members each, seed-major)."""
   init_keys, train_keys = seed_keys(seeds, restarts)
   params = init_params(build_net(config), init_keys, n_features, jnp.dtype(config.dtype))
-  opt_state = jax.jit(jax.vmap(make_optimizer(config).init))(params)
+  opt_state = _opt_init_program(float(config.learning_rate))(params)
   full = lambda v: jnp.full((len(seeds) * restarts,), v, jnp.int32)   # distinct buffers (donated)
   return TrainState(params, opt_state, train_keys, jnp.zeros((), jnp.int32), full(-1), full(-1), full(0))
 
