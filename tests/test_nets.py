@@ -79,7 +79,7 @@ def _correlate(xp: np.ndarray, kernel: np.ndarray, stride: int, out: tuple[int, 
 
 def reference_conv(x, kernel, stride):
   """'SAME' strided correlation by its definition (TensorFlow's and lax's padding)."""
-  k, (n, h, w, c) = kernel.shape[0], x.shape
+  k, (h, w) = kernel.shape[0], x.shape[1:3]
   pads = [(lambda o, t: (o, (t // 2, t - t // 2)))(-(-s // stride), max((-(-s // stride) - 1) * stride + k - s, 0))
           for s in (h, w)]
   xp = np.pad(x, ((0, 0), pads[0][1], pads[1][1], (0, 0)))

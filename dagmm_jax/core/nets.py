@@ -114,7 +114,7 @@ def conv_transpose_same(x: jnp.ndarray, kernel: jnp.ndarray, bias: jnp.ndarray,
   as one matrix product and an overlap-add: each tap's products are spread
   ``stride`` apart and shifted to where ``lax.conv_transpose`` puts them. Same
   reason and check as ``conv_same``."""
-  k, (n, h, w, _) = kernel.shape[0], x.shape
+  k = kernel.shape[0]
   low = k - 1 if stride > k - 1 else -(-(k + stride - 2) // 2)   # lax's 'SAME' transpose padding
   per_tap = jnp.einsum('nhwc,ijco->ijnhwo', x, kernel)
   zero = jnp.zeros((), x.dtype)
