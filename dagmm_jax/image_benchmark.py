@@ -1,16 +1,19 @@
 """The offline image benchmark: one-class MNIST and synthetic surfaces.
 
-``run(config, workdir)`` runs every (task, split seed) cell of
+``run(config, workdir, processes)`` runs every (task, split seed) cell of
 ``experiments/image_benchmark.py`` in ``workdir/cells/<cell>.json`` (a finished
 cell is reused: rerunning the command resumes) and writes ``benchmark.json`` and
 ``benchmark.md``. A cell writes its images as folders, trains an ``Inspector``
 with ``config.members`` members on the training folder, then scores the test
 folders with member 0 alone, the ensemble and the yardsticks fitted on the same
-training images; the folders are deleted once the cell is written.
+training images; the folders are deleted once the cell is written. With
+``processes`` > 1, as many worker processes, each pinned to its own cores, share
+the cells.
 """
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import shutil
 import time
@@ -25,6 +28,7 @@ from dagmm_jax.core import metrics, yardsticks
 from dagmm_jax.data import mnist, synthetic_images
 from dagmm_jax.inspector import Inspector
 from dagmm_jax.reports.inspection import flat_pixels
+from dagmm_jax.training import pinning
 
 
 class Cell(NamedTuple):
@@ -101,22 +105,32 @@ def run_cell(cell: Cell, config: ml_collections.ConfigDict, workdir: pathlib.Pat
     shutil.rmtree(root, ignore_errors=True)
 
 
-@files.holds_workdir_lock
-def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> list[dict[str, Any]]:
-  """Runs (or reuses) every cell, then writes ``benchmark.json`` and ``benchmark.md``."""
-  workdir = pathlib.Path(workdir)
-  files.claim_workdir(workdir, config.to_dict())
-  todo = cells(config)
-  mnist_data = mnist.load_mnist_test() if any(c.task == 'mnist' for c in todo) else None
-  records = []
+def _claim(path: pathlib.Path) -> bool:
+  """Takes a cell for this process (creates ``path`` exclusively); False if another has it."""
+  try:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, 'x') as f:
+      f.write(str(os.getpid()))
+    return True
+  except FileExistsError:
+    return False
+
+
+def run_cells(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> None:
+  """Runs every cell not finished and not claimed by another process, the surface
+  cells (the longest) first, writing ``cells/<cell>.json``. Several processes may
+  share the work: each claims a cell before running it (``cells/<cell>.claim``)."""
+  todo = sorted(cells(config), key=lambda c: c.task != 'surface')
+  mnist_data = None
   for i, cell in enumerate(todo):
     path = workdir / 'cells' / f'{cell.name}.json'
-    if path.is_file():
-      records.append(json.loads(path.read_text()))
+    if path.is_file() or not _claim(path.with_suffix('.claim')):
       continue
+    if cell.task == 'mnist' and mnist_data is None:
+      mnist_data = mnist.load_mnist_test()
     record = run_cell(cell, config, workdir, mnist_data)
     files.write_json(path, record)
-    records.append(record)
+    path.with_suffix('.claim').unlink()
     if 'failed' in record:
       logging.warning('cell %d/%d %s FAILED: %s', i + 1, len(todo), cell.name, record['failed'])
       continue
@@ -124,6 +138,35 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> list[
     logging.info('cell %d/%d %s: member 0 AUROC %.4f, ensemble %.4f, pca50 %.4f, knn5 %.4f (%.0f s)',
                  i + 1, len(todo), cell.name, s['member_0']['auroc'], s['ensemble']['auroc'],
                  s['pca50']['auroc'], s['knn5']['auroc'], record['seconds'])
+
+
+def worker_main(argv: list[str]) -> None:
+  """``WORKDIR``: a worker process of ``run(..., processes > 1)`` (``pinning.spawn``);
+  runs cells of the config recorded in ``WORKDIR/config.json``."""
+  from dagmm_jax.cli import common
+  common.setup()
+  workdir = pathlib.Path(argv[0])
+  run_cells(ml_collections.ConfigDict(json.loads((workdir / 'config.json').read_text())), workdir)
+
+
+@files.holds_workdir_lock
+def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path,
+        processes: int = 1) -> list[dict[str, Any]]:
+  """Runs (or reuses) every cell, in ``processes`` processes each pinned to its
+  own cores, then writes ``benchmark.json`` and ``benchmark.md``."""
+  workdir = pathlib.Path(workdir)
+  files.claim_workdir(workdir, config.to_dict())
+  for stale in (workdir / 'cells').glob('*.claim'):   # an interrupted run's: this one holds the lock
+    stale.unlink()
+  if processes == 1:
+    run_cells(config, workdir)
+  else:
+    workers = [pinning.spawn('dagmm_jax.image_benchmark:worker_main', [str(workdir)], cores)
+               for cores in pinning.core_groups(processes)]
+    codes = [w.wait() for w in workers]
+    if any(codes):
+      raise RuntimeError(f'image benchmark workers exited with {codes}; rerun the command to resume')
+  records = [json.loads((workdir / 'cells' / f'{c.name}.json').read_text()) for c in cells(config)]
   files.write_json(workdir / 'benchmark.json', {'config': config.to_dict(), 'cells': records})
   files.write_text(workdir / 'benchmark.md', table(records, config))
   return records

@@ -60,3 +60,35 @@ def test_a_failed_cell_is_counted_not_dropped(tmp_path, monkeypatch):
   md = (tmp_path / 'benchmark.md').read_text()
   assert '| surfaces | failed |' in md and '`surface-s0` failed: training failed' in md
   assert image_benchmark.summary(records)['surfaces']['failed'] == ['surface-s0', 'surface-s1']
+
+
+def test_cells_claimed_by_another_process_are_left_to_it_and_stale_claims_cleared(tmp_path, monkeypatch):
+  config = _tiny()
+  ran = []
+
+  def fake_cell(cell, config, workdir, mnist_data=None):
+    ran.append(cell.name)
+    return {'cell': cell.name, 'task': cell.task, 'digit': cell.digit, 'split_seed': cell.split_seed,
+            'failed': 'not trained (test)', 'seconds': 0.0}
+  monkeypatch.setattr(image_benchmark, 'run_cell', fake_cell)
+  monkeypatch.setattr(image_benchmark.mnist, 'load_mnist_test', lambda: None)
+  (tmp_path / 'cells').mkdir()
+  (tmp_path / 'cells' / 'mnist-7-s0.claim').write_text('12345')    # another worker has it
+  image_benchmark.run_cells(config, tmp_path)
+  assert ran == ['surface-s0', 'surface-s1', 'mnist-1-s0', 'mnist-1-s1', 'mnist-7-s1']   # longest first
+  assert sorted(p.name for p in (tmp_path / 'cells').glob('*.claim')) == ['mnist-7-s0.claim']
+  # A new run holds the workdir's lock, so a claim it finds is an interrupted run's: cleared and run.
+  ran.clear()
+  records = image_benchmark.run(config, tmp_path)
+  assert ran == ['mnist-7-s0'] and len(records) == 6 and not list((tmp_path / 'cells').glob('*.claim'))
+
+
+def test_two_worker_processes_share_the_cells(tmp_path, data_file):
+  data_file('t10k-images-idx3-ubyte.gz'), data_file('t10k-labels-idx1-ubyte.gz')
+  config = _tiny()
+  config.digits, config.split_seeds, config.members = (1,), (0,), 1
+  records = image_benchmark.run(config, tmp_path, processes=2)
+  assert [r['cell'] for r in records] == ['mnist-1-s0', 'surface-s0']
+  assert all('failed' not in r and 0.0 <= r['scores']['member_0']['auroc'] <= 1.0 for r in records)
+  assert not list((tmp_path / 'cells').glob('*.claim'))
+  assert '| MNIST digit 1 |' in (tmp_path / 'benchmark.md').read_text()

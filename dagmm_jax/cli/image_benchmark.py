@@ -1,6 +1,6 @@
 """The offline image benchmark: one-class MNIST and synthetic surfaces, DAGMM beside yardsticks.
 
-  dagmm-image-benchmark --config experiments/image_benchmark.py --workdir runs/image_bench
+  dagmm-image-benchmark --config experiments/image_benchmark.py --workdir runs/image_bench --processes 2
   dagmm-image-benchmark --config experiments/image_benchmark.py --workdir runs/quick \
       --config.digits='(0,)' --config.split_seeds='(0,)' --config.tasks='("mnist",)'
 
@@ -19,12 +19,14 @@ from dagmm_jax.cli import common
 
 CONFIG = config_flags.DEFINE_config_file('config', None, 'Benchmark config (experiments/image_benchmark.py).')
 WORKDIR = flags.DEFINE_string('workdir', None, 'Output folder (resumable).')
+PROCESSES = flags.DEFINE_integer('processes', 1, 'Worker processes sharing the cells, each pinned to its own '
+                                 'cores (2 on a 2-core machine: both cores busy).')
 
 
 def _main():
   from dagmm_jax import image_benchmark
   common.setup()
-  image_benchmark.run(CONFIG.value, WORKDIR.value)
+  image_benchmark.run(CONFIG.value, WORKDIR.value, PROCESSES.value)
   print((pathlib.Path(WORKDIR.value) / 'benchmark.md').read_text())
 
 
