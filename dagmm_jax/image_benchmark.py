@@ -75,6 +75,19 @@ def inspector_config(cell: Cell, config: ml_collections.ConfigDict) -> ml_collec
   return c
 
 
+def ensembles(member_energies: list[np.ndarray], standardise: list[tuple[float, float]],
+              size: int) -> dict[str, np.ndarray]:
+  """``{'ensemble': members 0..size-1, 'ensemble_1': the next size, ...}``: disjoint
+  ensembles of ``size`` members (seeds), each the mean of its members' energies
+  standardised by their training images (``Inspector``'s score)."""
+  out = {}
+  for g in range(len(member_energies) // size):
+    idx = range(g * size, (g + 1) * size)
+    out['ensemble' if g == 0 else f'ensemble_{g}'] = np.mean(
+        [(member_energies[i] - standardise[i][0]) / standardise[i][1] for i in idx], axis=0)
+  return out
+
+
 def run_cell(cell: Cell, config: ml_collections.ConfigDict, workdir: pathlib.Path,
              mnist_data: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, Any]:
   """Trains and scores one cell; returns its record (AUROC and AUPRC per scorer)."""
@@ -94,6 +107,9 @@ def run_cell(cell: Cell, config: ml_collections.ConfigDict, workdir: pathlib.Pat
     scored = inspector.score_arrays(arrays, ok.names + ng.names)
     scores = {f'member_{i}': e for i, e in enumerate(scored.member_energies)}
     scores['ensemble'] = scored.energies
+    size = int(config.get('ensemble_size', 0))
+    if size and size < len(scored.member_energies):   # disjoint ensembles: their spread over seeds
+      scores.update(ensembles(scored.member_energies, inspector.standardise, size))
     x_train = flat_pixels(inspector.load_images(folders['train']).arrays)
     scores.update(yardsticks.scores(x_train, flat_pixels(arrays)))
     return {**ids, 'n_train': int(x_train.shape[0]), 'n_ok': int((~labels).sum()), 'n_ng': int(labels.sum()),
@@ -198,7 +214,13 @@ def summary(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
                'members (mean)': np.mean([auroc(k) for k in members], axis=0),
                'ensemble': auroc('ensemble')}
     scorers.update({y.name: auroc(y.name) for y in yardsticks.YARDSTICKS})
-    rows[row] = {'splits': len(rs), 'failed': failed, 'members': len(members),
+    groups_of = [[k for k in r['scores'] if k == 'ensemble' or k.startswith('ensemble_')] for r in rs]
+    if all(len(g) > 1 for g in groups_of):   # disjoint ensembles per split: std over seeds, per split
+      spread = [metrics.spread([r['scores'][k]['auroc'] for k in g])['std'] for r, g in zip(rs, groups_of)]
+      extra = {'seed_spread': (float(np.mean(spread)), float(np.max(spread)), len(groups_of[0]))}
+    else:
+      extra = {}
+    rows[row] = {**extra, 'splits': len(rs), 'failed': failed, 'members': len(members),
                  'auroc': {k: (metrics.spread(v)['mean'], metrics.spread(v)['std'])
                            for k, v in scorers.items()},
                  'collapsed': sum(collapsed_members(r) for r in rs),
@@ -213,20 +235,28 @@ def table(records: list[dict[str, Any]], config: ml_collections.ConfigDict) -> s
   fmt = lambda m, s: f'{m:.4f} ± {s:.4f}' if np.isfinite(s) else f'{m:.4f}'
   head = ('| row | ' + ' | '.join(names) + ' | collapsed members | failed cells | minutes |\n|'
           + '---|' * (len(names) + 4))
+  seeds = any('seed_spread' in r for r in rows.values())   # only when the run made disjoint ensembles
+  if seeds:
+    head = head.replace(' | collapsed', " | ensembles' std over seeds (mean, max over splits) | collapsed", 1) + '---|'
+  spread = lambda r: (' | {:.4f}, {:.4f}'.format(*r['seed_spread'][:2]) if 'seed_spread' in r else ' | n/a') if seeds else ''
   lines = [f'| {row} | ' + ' | '.join(fmt(*r['auroc'][n]) if r['splits'] else 'failed' for n in names)
-           + f" | {r['collapsed'] if r['splits'] else 0} of {r['splits'] * r.get('members', 0)} | "
+           + spread(r) + f" | {r['collapsed'] if r['splits'] else 0} of {r['splits'] * r.get('members', 0)} | "
            + f"{len(r['failed'])} | {r['seconds'] / 60:.1f} |"
            for row, r in rows.items()]
   digits = [r for row, r in rows.items() if row.startswith('MNIST') and r['splits']]
   if len(digits) > 1:
     mean = lambda n: np.mean([r['auroc'][n][0] for r in digits])
     lines.append(f'| **MNIST, mean of {len(digits)} digits** | '
-                 + ' | '.join(f'**{mean(n):.4f}**' for n in names) + ' | | | |')
+                 + ' | '.join(f'**{mean(n):.4f}**' for n in names) + ' | | | |' + (' |' if seeds else ''))
   total = sum(r['seconds'] for r in records) / 60
   failures = ''.join(f"\n- `{r['cell']}` failed: {r['failed']}" for r in records if 'failed' in r)
   if failures:
     failures = ("\n\nFailed cells (their split seed is left out of the row's mean and std, and "
                 'counted here):' + failures)
+  size = int(config.get('ensemble_size', 0))
+  ensembles_note = (f'\nWith {config.members} members in disjoint ensembles of {size} (seeds 0-{size - 1}, '
+                    f"{size}-{2 * size - 1}, ...): ensemble is the first; the std of the ensembles' AUROC "
+                    'within a split is their spread over training seeds.' if seeds else '')
   return f"""# Image benchmark
 
 AUROC, mean ± std over split seeds {list(config.split_seeds)} (sample std);
@@ -236,7 +266,7 @@ ensemble: the members' training-standardised energies averaged (the score
 `dagmm-score` gives). Yardsticks fitted on the same training images, on the same
 loaded pixels: PCA residual with 10 and 50 components, distance to the 5th-nearest
 training image. Collapsed members: a code dimension with spread < 1e-3 over the
-training images (core/health.py). Total {total:.1f} min.
+training images (core/health.py).{ensembles_note} Total {total:.1f} min.
 
 {head}
 {chr(10).join(lines)}{failures}

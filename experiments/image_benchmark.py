@@ -27,6 +27,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.digits = tuple(range(10))
   config.split_seeds = (0, 1, 2)
   config.members = 3
+  # 0: the members form one ensemble. k < members: also disjoint ensembles of k members
+  # (ensemble, ensemble_1, ...), whose AUROC std within a split is the ensemble's spread over
+  # training seeds, e.g. --config.members=9 --config.ensemble_size=3.
+  config.ensemble_size = 0
   # One-class MNIST at its own 28 x 28 pixels.
   config.mnist = images.get_config()
   config.mnist.pattern = 'mnist'

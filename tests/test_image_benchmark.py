@@ -92,3 +92,37 @@ def test_two_worker_processes_share_the_cells(tmp_path, data_file):
   assert all('failed' not in r and 0.0 <= r['scores']['member_0']['auroc'] <= 1.0 for r in records)
   assert not list((tmp_path / 'cells').glob('*.claim'))
   assert '| MNIST digit 1 |' in (tmp_path / 'benchmark.md').read_text()
+
+
+def test_disjoint_ensembles_and_their_spread_over_seeds():
+  import numpy as np
+  rng = np.random.default_rng(0)
+  energies = [rng.normal(size=50) for _ in range(6)]
+  standardise = [(float(rng.normal()), float(rng.uniform(0.5, 2))) for _ in range(6)]
+  got = image_benchmark.ensembles(energies, standardise, 3)
+  assert list(got) == ['ensemble', 'ensemble_1']
+  want = np.mean([(energies[i] - standardise[i][0]) / standardise[i][1] for i in (3, 4, 5)], axis=0)
+  np.testing.assert_array_equal(got['ensemble_1'], want)
+  # All members in one ensemble: the Inspector's own score, to the bit.
+  from dagmm_jax.inspector import Inspector
+  inspector = Inspector.__new__(Inspector)
+  inspector.standardise = standardise
+  np.testing.assert_array_equal(image_benchmark.ensembles(energies, standardise, 6)['ensemble'],
+                                inspector._combine(energies))
+
+  def record(split, aurocs):
+    scores = {k: {'auroc': a, 'auprc': a} for k, a in zip(['ensemble', 'ensemble_1', 'ensemble_2'], aurocs)}
+    scores.update({k: {'auroc': 0.9, 'auprc': 0.9} for k in ['member_0', 'pca10', 'pca50', 'knn5']})
+    return {'cell': f'mnist-3-s{split}', 'task': 'mnist', 'digit': 3, 'split_seed': split, 'scores': scores,
+            'health': [{}], 'seconds': 60.0}
+  records = [record(0, [0.90, 0.92, 0.94]), record(1, [0.95, 0.95, 0.95])]
+  row = image_benchmark.summary(records)['MNIST digit 3']
+  assert row['seed_spread'][:2] == pytest.approx((0.01, 0.02))       # std 0.02 and 0, mean 0.01
+  config = _tiny()
+  config.members, config.ensemble_size = 9, 3
+  md = image_benchmark.table(records, config)
+  assert "ensembles' std over seeds" in md and '| 0.0100, 0.0200 |' in md
+  # A run without disjoint ensembles keeps the table as it was.
+  plain = [{**r, 'scores': {k: v for k, v in r['scores'].items() if k not in ('ensemble_1', 'ensemble_2')}}
+           for r in records]
+  assert "std over seeds" not in image_benchmark.table(plain, _tiny())
