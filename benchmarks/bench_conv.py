@@ -14,7 +14,6 @@ Writes OUT/conv.json and OUT/conv.md.
 """
 import contextlib
 import pathlib
-import time
 
 import flax.linen as nn
 import jax
@@ -52,10 +51,12 @@ def convolutions(kind: str):
   """Builds and traces the networks with ``kind`` ('ours' or 'flax') convolutions."""
   saved = nets.StridedConv
   nets.StridedConv = saved if kind == 'ours' else FlaxStridedConv
+  train._init_program.cache_clear()   # its programs were traced with the other kind's modules
   try:
     yield
   finally:
     nets.StridedConv = saved
+    train._init_program.cache_clear()
 
 
 def _programs(config, x, kind: str):
@@ -93,17 +94,11 @@ def main():
   x = np.random.default_rng(0).integers(0, 256, (IMAGES.value, 28, 28, 1), dtype=np.uint8)
   programs = {kind: _programs(config, x, kind) for kind in ('flax', 'ours')}
   steps = programs['ours'][2]
-  times = {(kind, what): [] for kind in programs for what in ('epoch', 'step')}
-  for _ in range(ROUNDS.value):
-    for kind, (epoch, step, _) in programs.items():
-      start = time.perf_counter()
-      epoch()
-      times[kind, 'epoch'].append(time.perf_counter() - start)
-      start = time.perf_counter()
-      for _ in range(steps):
-        step()
-      times[kind, 'step'].append((time.perf_counter() - start) / steps)
-  med = {f'{k}_{w}': float(np.median(v)) for (k, w), v in times.items()}
+  timed = {f'{kind}_epoch': epoch for kind, (epoch, _, _) in programs.items()}
+  timed.update({f'{kind}_step': lambda step=step: [step() for _ in range(steps)]   # as many as an epoch's
+                for kind, (_, step, _) in programs.items()})
+  med = lib.interleaved_medians(timed, ROUNDS.value)
+  med = {k: v / steps if k.endswith('_step') else v for k, v in med.items()}
   result = {'members': MEMBERS.value, 'images': IMAGES.value, 'batch': int(config.batch_size), 'steps': steps,
             'device': str(jax.devices()[0]), 'rounds': ROUNDS.value,
             'median_s': med, 'epoch_ratio_flax_to_ours': med['flax_epoch'] / med['ours_epoch'],

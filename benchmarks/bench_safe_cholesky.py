@@ -11,10 +11,8 @@ machine load. Reports medians and their ratio (docs/singularity.md).
 Writes OUT/safe_cholesky.json and OUT/safe_cholesky.md.
 """
 import pathlib
-import time
 
 import jax
-import numpy as np
 from absl import flags
 
 from benchmarks import lib
@@ -54,14 +52,8 @@ def main():
   programs = {'safe': _program(net, reg, False), 'plain': _program(net, reg, True)}
   for f in programs.values():
     jax.block_until_ready(f(params, x, keys))   # compiled outside the timing
-  times = {k: [] for k in programs}
-  for _ in range(ROUNDS.value):
-    for k, f in programs.items():
-      start = time.perf_counter()
-      for _ in range(CALLS.value):
-        jax.block_until_ready(f(params, x, keys))
-      times[k].append((time.perf_counter() - start) / CALLS.value)
-  med = {k: float(np.median(v)) for k, v in times.items()}
+  med = lib.interleaved_medians({k: (lambda f=f: jax.block_until_ready(f(params, x, keys)))
+                                 for k, f in programs.items()}, ROUNDS.value, CALLS.value)
   result = {'seeds': s, 'batch': config.batch_size, 'device': str(jax.devices()[0]),
             'median_ms': {k: 1e3 * v for k, v in med.items()}, 'ratio_safe_to_plain': med['safe'] / med['plain'],
             'rounds': ROUNDS.value, 'calls': CALLS.value}

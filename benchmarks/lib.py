@@ -13,7 +13,7 @@ import re
 import subprocess
 import tempfile
 import time
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -102,6 +102,20 @@ def write_report(out: pathlib.Path, stem: str, result: dict[str, Any], text: str
   files.write_json(pathlib.Path(out) / f'{stem}.json', result)
   files.write_text(pathlib.Path(out) / f'{stem}.md', text)
   print(text)
+
+
+def interleaved_medians(programs: dict[str, Callable[[], Any]], rounds: int, calls: int = 1) -> dict[str, float]:
+  """Median seconds per call of each already-compiled ``programs[name]()`` (which
+  waits for its result), timed in ``rounds`` rounds that run every program
+  ``calls`` times in turn, so that all of them see the same machine load."""
+  times = {k: [] for k in programs}
+  for _ in range(rounds):
+    for k, f in programs.items():
+      start = time.perf_counter()
+      for _ in range(calls):
+        f()
+      times[k].append((time.perf_counter() - start) / calls)
+  return {k: float(np.median(v)) for k, v in times.items()}
 
 
 def _timed_program(fn, arg, repeats: int) -> tuple[float, float, Any]:
