@@ -156,15 +156,6 @@ def run_cells(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> None:
                  s['pca50']['auroc'], s['knn5']['auroc'], record['seconds'])
 
 
-def worker_main(argv: list[str]) -> None:
-  """``WORKDIR``: a worker process of ``run(..., processes > 1)`` (``pinning.spawn``);
-  runs cells of the config recorded in ``WORKDIR/config.json``."""
-  from dagmm_jax.cli import common
-  common.setup()
-  workdir = pathlib.Path(argv[0])
-  run_cells(ml_collections.ConfigDict(json.loads((workdir / 'config.json').read_text())), workdir)
-
-
 @files.holds_workdir_lock
 def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path,
         processes: int = 1) -> list[dict[str, Any]]:
@@ -177,7 +168,7 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path,
   if processes == 1:
     run_cells(config, workdir)
   else:
-    workers = [pinning.spawn('dagmm_jax.image_benchmark:worker_main', [str(workdir)], cores)
+    workers = [pinning.spawn('dagmm_jax.cli.image_benchmark:worker_main', [str(workdir)], cores)
                for cores in pinning.core_groups(processes)]
     codes = [w.wait() for w in workers]
     if any(codes):

@@ -125,4 +125,4 @@ def test_disjoint_ensembles_and_their_spread_over_seeds():
   # A run without disjoint ensembles keeps the table as it was.
   plain = [{**r, 'scores': {k: v for k, v in r['scores'].items() if k not in ('ensemble_1', 'ensemble_2')}}
            for r in records]
-  assert "std over seeds" not in image_benchmark.table(plain, _tiny())
+  assert 'std over seeds' not in image_benchmark.table(plain, _tiny())

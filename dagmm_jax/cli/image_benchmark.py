@@ -30,6 +30,20 @@ def _main():
   print((pathlib.Path(WORKDIR.value) / 'benchmark.md').read_text())
 
 
+def worker_main(argv: list[str]) -> None:
+  """``WORKDIR``: a worker process of ``image_benchmark.run(..., processes > 1)``
+  (``pinning.spawn``); runs cells of the config recorded in ``WORKDIR/config.json``."""
+  import json
+
+  import ml_collections
+
+  from dagmm_jax import image_benchmark
+  common.setup()
+  workdir = pathlib.Path(argv[0])
+  config = ml_collections.ConfigDict(json.loads((workdir / 'config.json').read_text()))
+  image_benchmark.run_cells(config, workdir)
+
+
 def main() -> None:
   common.run(_main, required=['config', 'workdir'], doc=__doc__)
 
