@@ -225,11 +225,15 @@ def test_seeds_train_the_models_of_single_trainings(trained, tmp_path):
   short = dict(num_epochs=4, val_every=0)
   both = Inspector.from_config(tiny_config(num_seeds=2, **short)).fit(folders['train'])
   ok = both.load_images(folders['test_ok'])
-  for member, seed in zip(both.members, [0, 1]):
+  # Equal up to rounding: the members' matrix products are batched over seeds, a single
+  # training's are not, and the rounding grows over the steps (measured 2.6e-4 relative
+  # after 4 epochs). The two seeds' models differ by far more (checked below).
+  energies = [m['all'].decision_function(ok.arrays['all']) for m in both.members]
+  for member, seed, e in zip(both.members, [0, 1], energies):
     alone = Inspector.from_config(tiny_config(seed=seed, **short)).fit(folders['train'])
     assert member['all'].config.seed == seed
-    np.testing.assert_allclose(member['all'].decision_function(ok.arrays['all']),
-                               alone.models['all'].decision_function(ok.arrays['all']), rtol=2e-4, atol=2e-4)
+    np.testing.assert_allclose(e, alone.models['all'].decision_function(ok.arrays['all']), rtol=1e-3, atol=1e-3)
+  assert np.max(np.abs(energies[0] - energies[1])) > 30 * 1e-3 * np.max(np.abs(energies[1]))
   scored = both.score_arrays(ok.arrays, ok.names)
   expected = np.mean([(x - med) / iqr for x, (med, iqr) in zip(scored.member_energies, both.standardise)],
                      axis=0)
