@@ -26,7 +26,7 @@ from absl import logging
 from dagmm_jax import files
 from dagmm_jax.core import metrics, yardsticks
 from dagmm_jax.data import mnist, synthetic_images
-from dagmm_jax.inspector import Inspector
+from dagmm_jax.inspector import Inspector, standardised_mean
 from dagmm_jax.reports.inspection import flat_pixels
 from dagmm_jax.training import pinning
 
@@ -79,13 +79,10 @@ def ensembles(member_energies: list[np.ndarray], standardise: list[tuple[float, 
               size: int) -> dict[str, np.ndarray]:
   """``{'ensemble': members 0..size-1, 'ensemble_1': the next size, ...}``: disjoint
   ensembles of ``size`` members (seeds), each the mean of its members' energies
-  standardised by their training images (``Inspector``'s score)."""
-  out = {}
-  for g in range(len(member_energies) // size):
-    idx = range(g * size, (g + 1) * size)
-    out['ensemble' if g == 0 else f'ensemble_{g}'] = np.mean(
-        [(member_energies[i] - standardise[i][0]) / standardise[i][1] for i in idx], axis=0)
-  return out
+  standardised by their training images (``inspector.standardised_mean``)."""
+  part = lambda a, g: a[g * size:(g + 1) * size]
+  return {'ensemble' if g == 0 else f'ensemble_{g}': standardised_mean(part(member_energies, g), part(standardise, g))
+          for g in range(len(member_energies) // size)}
 
 
 def run_cell(cell: Cell, config: ml_collections.ConfigDict, workdir: pathlib.Path,

@@ -55,6 +55,12 @@ def member_seeds(config: ml_collections.ConfigDict) -> list[int]:
   return [int(config.seed) + i for i in range(int(config.get('num_seeds', 1)))]
 
 
+def standardised_mean(energies: list[np.ndarray], standardise: list[tuple[float, float]]) -> np.ndarray:
+  """The members' ensemble score: each member's energies minus its training median,
+  over its training IQR (``standardise``, one pair per member), averaged."""
+  return np.mean([(e - med) / iqr for e, (med, iqr) in zip(energies, standardise)], axis=0)
+
+
 class Inspector:
   """The models of every region of one pattern plus the image-level threshold.
 
@@ -139,7 +145,7 @@ class Inspector:
     """The image scores: one member's energies, or the mean of the members' standardised ones."""
     if len(energies) == 1:
       return energies[0]
-    return np.mean([(e - med) / iqr for e, (med, iqr) in zip(energies, self.standardise)], axis=0)
+    return standardised_mean(energies, self.standardise)
 
   def _set_threshold(self, train_set, val_set) -> None:
     """Each member's standardisation (median and IQR of its training image energies)
