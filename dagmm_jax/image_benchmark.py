@@ -176,6 +176,15 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path,
   return records
 
 
+def report(workdir: str | pathlib.Path) -> str:
+  """Rewrites ``benchmark.md`` from ``benchmark.json`` (no training); returns it."""
+  workdir = pathlib.Path(workdir)
+  saved = json.loads((workdir / 'benchmark.json').read_text())
+  md = table(saved['cells'], ml_collections.ConfigDict(saved['config']))
+  files.write_text(workdir / 'benchmark.md', md)
+  return md
+
+
 def collapsed_members(record: dict[str, Any]) -> int:
   """Members of a cell with a collapsed code in any region (0 for a failed cell)."""
   if 'failed' in record:
@@ -216,6 +225,23 @@ def summary(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
   return rows
 
 
+def digit_mean_spread(records: list[dict[str, Any]]) -> tuple[float, float]:
+  """The spread over training seeds of the MNIST mean over digits: per split seed,
+  the std (ddof=1) over disjoint ensembles of their AUROC averaged over the digits;
+  its mean and max over split seeds (splits where every digit trained)."""
+  by_split: dict[int, list[dict]] = {}
+  for r in records:
+    if r['task'] == 'mnist':
+      by_split.setdefault(r['split_seed'], []).append(r)
+  spreads = []
+  for rs in by_split.values():
+    if any('failed' in r for r in rs):
+      continue
+    keys = [k for k in rs[0]['scores'] if k == 'ensemble' or k.startswith('ensemble_')]
+    spreads.append(metrics.spread([np.mean([r['scores'][k]['auroc'] for r in rs]) for k in keys])['std'])
+  return float(np.mean(spreads)), float(np.max(spreads))
+
+
 def table(records: list[dict[str, Any]], config: ml_collections.ConfigDict) -> str:
   """``benchmark.md``: one row per task (MNIST: per digit and their mean)."""
   rows = summary(records)
@@ -235,7 +261,8 @@ def table(records: list[dict[str, Any]], config: ml_collections.ConfigDict) -> s
   if len(digits) > 1:
     mean = lambda n: np.mean([r['auroc'][n][0] for r in digits])
     lines.append(f'| **MNIST, mean of {len(digits)} digits** | '
-                 + ' | '.join(f'**{mean(n):.4f}**' for n in names) + ' | | | |' + (' |' if seeds else ''))
+                 + ' | '.join(f'**{mean(n):.4f}**' for n in names)
+                 + (' | {:.4f}, {:.4f}'.format(*digit_mean_spread(records)) if seeds else '') + ' | | | |')
   total = sum(r['seconds'] for r in records) / 60
   failures = ''.join(f"\n- `{r['cell']}` failed: {r['failed']}" for r in records if 'failed' in r)
   if failures:

@@ -126,3 +126,24 @@ def test_disjoint_ensembles_and_their_spread_over_seeds():
   plain = [{**r, 'scores': {k: v for k, v in r['scores'].items() if k not in ('ensemble_1', 'ensemble_2')}}
            for r in records]
   assert 'std over seeds' not in image_benchmark.table(plain, _tiny())
+
+
+def test_spread_of_the_digit_mean_over_ensembles_and_report_only(tmp_path):
+  def record(digit, split, aurocs):
+    scores = {k: {'auroc': a, 'auprc': a} for k, a in zip(['ensemble', 'ensemble_1'], aurocs)}
+    scores.update({k: {'auroc': 0.9, 'auprc': 0.9} for k in ['member_0', 'pca10', 'pca50', 'knn5']})
+    return {'cell': f'mnist-{digit}-s{split}', 'task': 'mnist', 'digit': digit, 'split_seed': split,
+            'scores': scores, 'health': [{}], 'seconds': 60.0}
+  # Split 0: digit means 0.90 and 0.94 (std 0.0283); split 1: 0.95 both (std 0).
+  records = [record(1, 0, [0.88, 0.96]), record(2, 0, [0.92, 0.92]),
+             record(1, 1, [0.95, 0.95]), record(2, 1, [0.95, 0.95])]
+  mean, top = image_benchmark.digit_mean_spread(records)
+  assert top == pytest.approx(0.04 / 2 ** 0.5) and mean == pytest.approx(top / 2)
+  config = _tiny()
+  config.members, config.ensemble_size = 4, 2
+  from dagmm_jax import files
+  files.write_json(tmp_path / 'benchmark.json', {'config': config.to_dict(), 'cells': records})
+  md = image_benchmark.report(tmp_path)
+  assert md == (tmp_path / 'benchmark.md').read_text() == image_benchmark.table(records, config)
+  assert '**MNIST, mean of 2 digits** | **0.9000** | **0.9000** | **0.9250** | ' in md
+  assert f'| {mean:.4f}, {top:.4f} | | | |' in md
