@@ -20,7 +20,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from dagmm_jax import experiment, files, host
+from dagmm_jax import files, host
+from dagmm_jax.scoring.evalset import EvalSet, make_score_fn
 from dagmm_jax.data import load_dataset
 from dagmm_jax.training import cpu, distributed, pinning, sharding, train
 
@@ -56,7 +57,7 @@ def model_flops_per_sample(params: Any) -> float:
 def _training_program(config: ml_collections.ConfigDict, data, seeds: list[int], mesh=None):
   """``(state, train data, run_epochs, batch, steps)`` of the real training program
   (with ``mesh``, the seeds sharded over it as in a multi-process run)."""
-  evalset = experiment.EvalSet(config, data, seeds, mesh)
+  evalset = EvalSet.build(config, data, seeds, mesh)
   state = sharding.shard_state(train.init_state(config, seeds, data.x.shape[1]), mesh)
   batch, steps = train.batch_plan(distributed.gather(evalset.train.n_train), config.batch_size)
   return state, evalset.train, train.make_epoch_fn(config, batch, steps, mesh), batch, steps
@@ -286,9 +287,9 @@ def runtime_worker(argv: list[str]) -> None:
 def score_throughput(config: ml_collections.ConfigDict, data, seeds: list[int],
                      repeats: int) -> dict[str, float]:
   """Energies/s of the final step (exact GMM fit over training rows + test energies)."""
-  evalset = experiment.EvalSet(config, data, seeds)
+  evalset = EvalSet.build(config, data, seeds)
   state = train.init_state(config, seeds, data.x.shape[1])
-  score = experiment.make_score_fn(config)
+  score = make_score_fn(config)
   call = lambda: score(state.params, evalset.train, evalset.test_idx).energies
   start = time.perf_counter()
   jax.block_until_ready(call())

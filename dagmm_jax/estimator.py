@@ -77,7 +77,7 @@ Nothing silently wrong:
   ``load`` restores every fitted attribute: ``params.msgpack`` saved by ``fit``-ted
   models holds the training rows' energies too (``decision_scores_``; ``labels_`` are
   recomputed from them and the threshold). Folders saved before, and the
-  reproductions' models (``experiment.save_models`` has no training energies),
+  reproductions' models (``run_report.save_models`` has no training energies),
   load without ``decision_scores_`` and ``labels_`` (absent, not None);
   ``predict_proba`` and ``predict_confidence`` then raise a ``ModelError``
   saying so, everything else works.
@@ -453,7 +453,7 @@ class DAGMM(sklearn.base.OutlierMixin, sklearn.base.BaseEstimator):
 
   def _trained_config(self) -> ml_collections.ConfigDict:
     """``config_``, or (a model whose attributes were set by hand, as
-    ``experiment.save_models`` does) ``make_config()``."""
+    ``run_report.save_models`` does) ``make_config()``."""
     config = self.__dict__.get('config_')
     return self.make_config() if config is None else config
 
@@ -685,6 +685,22 @@ class DAGMM(sklearn.base.OutlierMixin, sklearn.base.BaseEstimator):
     model.config_ = ml_collections.ConfigDict(config.to_dict())
     return model
 
+  @classmethod
+  def from_trained(cls, config: ml_collections.ConfigDict, params: Any, gmm_params: gmm.GMMParams,
+                   shift: np.ndarray, scale: np.ndarray, threshold: float,
+                   x_train: np.ndarray | None = None) -> 'DAGMM':
+    """A fitted model from networks trained elsewhere (a reproduction's seed,
+    ``run_report.save_models``): their test-time mixture, scaler and evaluated
+    threshold (NaN: none); ``x_train`` sets the training range (``out_of_range``)."""
+    model = cls(config, contamination=0.0)
+    model.params_, model.gmm_ = params, gmm_params
+    model.shift_, model.scale_ = shift, scale
+    model.input_shape_, model.input_dtype_ = (int(shift.shape[0]),), 'float32'
+    model.threshold_ = threshold
+    if x_train is not None:
+      model._set_range(x_train)
+    return model
+
   def _set_range(self, x: np.ndarray) -> None:
     """The training range: per feature of ``range_features(x)``, its min and max."""
     f = range_features(x)
@@ -807,7 +823,7 @@ class DAGMM(sklearn.base.OutlierMixin, sklearn.base.BaseEstimator):
     if scores is None:
       raise ModelError(f"{what} needs the training rows' energies (decision_scores_), which this model "
                        'does not have: it was saved without them (by an older version) or by a reproduction '
-                       '(experiment.save_models). Fit it again (DAGMM(config).fit(X_train)) to use ' + what)
+                       '(run_report.save_models). Fit it again (DAGMM(config).fit(X_train)) to use ' + what)
     return np.asarray(scores, np.float64)
 
   def predict_proba(self, x: Any, method: str = 'linear',

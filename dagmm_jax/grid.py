@@ -13,7 +13,7 @@ from typing import Any
 import ml_collections
 from absl import logging
 
-from dagmm_jax import config_check, experiment, experiments, files
+from dagmm_jax import config_check, experiment, experiments, files, run_report
 from dagmm_jax.errors import ConfigError
 from dagmm_jax.reports import tables
 from dagmm_jax.training import distributed
@@ -82,7 +82,7 @@ def run_grid(cells: dict[str, ml_collections.ConfigDict], workdir: str | pathlib
       with experiment.precision(config):   # a grid may mix float32 and float64 cells
         out[name] = experiment.train_and_evaluate(config, str(pathlib.Path(workdir) / name), processes)
         if 'ensemble' in out[name]['summary'] and 'em' not in out[name]['summary']:   # made before it existed
-          out[name] = experiment.add_em_scores(pathlib.Path(workdir) / name)
+          out[name] = run_report.add_em_scores(pathlib.Path(workdir) / name)
   return out
 
 

@@ -8,7 +8,7 @@ experiments/table2.py), which gives best-of-5, the 5-member ensemble, the
 EM-refit best-of-5 (``core/em.py``) and restart 0 (the faithful run) of the same
 seeds. Training was started at commit 3b0e56f, before the EM-refit scorer
 existed; rerunning the command adds that row from the cells' final checkpoints
-(``experiment.add_em_scores``).
+(``run_report.add_em_scores``).
 
 THE RULE (written down and committed before any result of seeds 200-219 was read,
 after the exploration below): per cell, the headline Part B scorer is the one of

@@ -28,7 +28,8 @@ import ml_collections
 import numpy as np
 from absl import app, flags
 
-from dagmm_jax import experiment
+from dagmm_jax import experiment, rundir
+from dagmm_jax.scoring.evalset import EvalSet
 from dagmm_jax.core import gmm, objective, regularizers
 from dagmm_jax.core.model import build_net
 from dagmm_jax.training import checkpoint, restarts as restarts_lib, train
@@ -160,8 +161,8 @@ def main(argv: list[str]) -> None:
   with experiment.precision(config):
     R = int(config.get('restarts', 1))
     seeds = [int(config.seed) + s for s in range(int(config.num_seeds))]
-    data = experiment._load(config)
-    evalset = experiment.EvalSet(config, data, seeds)
+    data = rundir.load_data(config)
+    evalset = EvalSet.build(config, data, seeds)
     tdata = restarts_lib.member_data(evalset.train, R) if R > 1 else evalset.train
     like = train.init_state(config, seeds, data.x.shape[1], R)
     with checkpoint.opened(workdir / 'checkpoints' / f'chunk_{CHUNK.value}') as mngr:

@@ -22,7 +22,8 @@ import pathlib
 import numpy as np
 from absl import app, flags
 
-from dagmm_jax import experiment, files, grid
+from dagmm_jax import files, grid
+from dagmm_jax.scoring import evalset
 from dagmm_jax.core import metrics
 from dagmm_jax.data import load_dataset
 
@@ -58,8 +59,8 @@ def split_f1s(name: str, seeds: list[int], knn_max_train: int) -> dict[str, list
   data = load_dataset(config.dataset, config.get('kdd_symbolic', 'strings'))
   out = {'knn5': [], 'pca10': []}
   for seed in seeds:
-    split = experiment.seed_split(config, data.y, seed)
-    scaler = experiment.seed_scaler(config, data.x[split.train_idx])
+    split = evalset.seed_split(config, data.y, seed)
+    scaler = evalset.seed_scaler(config, data.x[split.train_idx])
     x_train = scaler.apply(data.x[split.train_idx]).astype(np.float64)
     x_test = scaler.apply(data.x[split.test_idx]).astype(np.float64)
     labels = data.y[split.test_idx]
@@ -67,7 +68,7 @@ def split_f1s(name: str, seeds: list[int], knn_max_train: int) -> dict[str, list
     if x_train.shape[0] <= knn_max_train:
       scores['knn5'] = knn_score(x_train, x_test)
     for scorer, s in scores.items():   # the same top-k threshold and metrics as a DAGMM seed
-      out[scorer].append(experiment.seed_metrics(config, labels, s)[0]['f1'])
+      out[scorer].append(evalset.seed_metrics(config, labels, s)[0]['f1'])
   return {scorer: f1 for scorer, f1 in out.items() if f1}
 
 

@@ -5,7 +5,7 @@ import time
 import numpy as np
 import pytest
 
-from dagmm_jax import experiment
+from dagmm_jax import experiment, run_report, rundir
 from dagmm_jax.core import metrics
 from dagmm_jax.data import make_split
 from dagmm_jax.estimator import DAGMM
@@ -49,9 +49,9 @@ def test_results_files_are_complete(tmp_path):
   # Figure 3's view of a seed (its saved model, ``models/seed_<s>``) scores its
   # test rows as the run did: the same top-k threshold and metrics.
   config = _config()
-  data = experiment._load(config)
+  data = rundir.load_data(config)
   for run in results['runs']:
-    z, energies, labels = experiment.seed_test_view(config, data, tmp_path, run['seed'])
+    z, energies, labels = run_report.seed_test_view(config, data, tmp_path, run['seed'])
     assert z.shape == (run['n_test'], config.model.latent_dims + 2) and energies.shape == labels.shape
     k = int(round(config.rho * labels.size))
     again = metrics.evaluate_scores(labels, energies, k)
@@ -65,7 +65,7 @@ def test_results_files_are_complete(tmp_path):
   flagged = score_to_csv(experiment.model_dir(tmp_path, run['seed']), tmp_path / 'rows.csv',
                          tmp_path / 'scores.csv')
   scored = np.loadtxt(tmp_path / 'scores.csv', delimiter=',', skiprows=1)
-  _, energies, _ = experiment.seed_test_view(config, data, tmp_path, run['seed'])
+  _, energies, _ = run_report.seed_test_view(config, data, tmp_path, run['seed'])
   np.testing.assert_allclose(scored[:, 1], energies, rtol=1e-5, atol=1e-5)
   # The run flagged its top k rows (energy >= threshold); the model flags energy > threshold,
   # and the rows outside the seed's training range (issue 31).

@@ -14,9 +14,10 @@ LAYERS = {
     'core': {'base'},
     'data': {'base', 'core'},
     'training': {'base', 'core'},
-    'reports': {'base', 'core', 'data', 'training'},
-    'top': {'base', 'core', 'data', 'training', 'reports'},   # experiment, grid, estimator, ...
-    'cli': {'base', 'core', 'data', 'training', 'reports', 'top'},
+    'scoring': {'base', 'core', 'data', 'training'},
+    'reports': {'base', 'core', 'data', 'training', 'scoring'},
+    'top': {'base', 'core', 'data', 'training', 'scoring', 'reports'},   # experiment, grid, estimator, ...
+    'cli': {'base', 'core', 'data', 'training', 'scoring', 'reports', 'top'},
 }
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from helpers import ROOT, load_config, tiny_config
 
-from dagmm_jax import ablation, config_check, experiment, files, grid, study
+from dagmm_jax import ablation, config_check, experiment, files, grid, rundir, study
 from dagmm_jax.cli import common
 from dagmm_jax.core import gmm
 from dagmm_jax.errors import ConfigError, UserError, WorkdirInUse
@@ -73,7 +73,7 @@ def test_a_second_process_is_refused_at_once_naming_the_holder_and_a_killed_hold
 def test_every_writer_of_a_workdir_holds_its_lock(tmp_path, monkeypatch):
   """train_and_evaluate, a grid (its top workdir), DAGMM.fit and Inspector.fit
   refuse a workdir another live run holds, before loading or training anything."""
-  monkeypatch.setattr(experiment, '_load', lambda config: pytest.fail('loaded data'))
+  monkeypatch.setattr(rundir, 'load_data', lambda config: pytest.fail('loaded data'))
   x = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)
   config = load_config('thyroid', num_epochs=1)
   with held_by_another_process(tmp_path) as holder:
@@ -191,7 +191,7 @@ def test_a_bad_field_is_named_with_its_valid_values(field, value, listed):
 
 
 def test_a_typo_fails_before_data_is_loaded_or_anything_written(tmp_path, monkeypatch):
-  monkeypatch.setattr(experiment, '_load', lambda config: pytest.fail('loaded data'))
+  monkeypatch.setattr(rundir, 'load_data', lambda config: pytest.fail('loaded data'))
   bad = load_config('thyroid', scaling='zcore', num_epochs=1)
   with pytest.raises(ConfigError, match='zscore'):
     experiment.train_and_evaluate(bad, str(tmp_path / 'run'))

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from dagmm_jax import experiment
+from dagmm_jax import experiment, run_report, rundir
+from dagmm_jax.scoring import evalset
 from dagmm_jax.core import metrics
 from dagmm_jax.reports import tables
 from dagmm_jax.training import restarts
@@ -66,9 +67,9 @@ def test_members_to_the_end_score_an_ensemble_and_an_em_refit_best_of_r(tmp_path
   # checkpoint, their test energies ranked (SciPy, ties averaged), the ranks
   # averaged, the top rho * n flagged.
   with experiment.precision(config):
-    (_, record, restore), = experiment.restorable_chunks(tmp_path / 'a', config)
+    (_, record, restore), = rundir.restorable_chunks(tmp_path / 'a', config)
     members, state = restore()
-    energies = np.asarray(experiment.make_score_fn(config)(state.params, members.train,
+    energies = np.asarray(evalset.make_score_fn(config)(state.params, members.train,
                                                            members.test_idx).energies)
   for s, run in enumerate(results['runs']):
     n, labels = members.n_test[2 * s], members.test_labels[2 * s]
@@ -86,7 +87,7 @@ def test_members_to_the_end_score_an_ensemble_and_an_em_refit_best_of_r(tmp_path
   for run in record['runs']:
     del run['em']
   chunk.write_text(json.dumps(record))
-  added = experiment.add_em_scores(tmp_path / 'a')
+  added = run_report.add_em_scores(tmp_path / 'a')
   assert [r['em'] for r in added['runs']] == [r['em'] for r in results['runs']]
   assert added['summary'] == results['summary']
   # Test rows scaled 1000x and their labels flipped: the same EM training energies and pick.
@@ -137,10 +138,10 @@ def test_per_cell_choice_pools_the_exploration_sets_and_counts_failures_as_zero(
 def test_add_em_scores_names_the_workdir_of_a_cell_it_cannot_score(tmp_path, thyroid):
   (tmp_path / 'results.json').write_text(json.dumps({'config': _config(restarts=1).to_dict(), 'runs': []}))
   with pytest.raises(ValueError, match=f'{tmp_path}.*restarts > 1.*restarts=1'):
-    experiment.add_em_scores(tmp_path)
+    run_report.add_em_scores(tmp_path)
   # members trained to the end, but their checkpoint is gone
   (tmp_path / 'results.json').write_text(json.dumps({'config': _config(restarts=2).to_dict(), 'runs': []}))
   (tmp_path / 'chunks').mkdir()
   (tmp_path / 'chunks' / 'chunk_0.json').write_text(json.dumps({'seeds': [0], 'runs': [{'seed': 0}]}))
   with pytest.raises(ValueError, match=f'{tmp_path}: chunk 0 has no checkpoint of epoch 4'):
-    experiment.add_em_scores(tmp_path)
+    run_report.add_em_scores(tmp_path)

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from dagmm_jax import experiment, files
+from dagmm_jax import files, rundir
 from dagmm_jax.training import train
 
 
@@ -35,12 +35,12 @@ def test_wall_time_sums_the_sessions_and_keeps_older_workdirs_readable(tmp_path)
   t = time.time()
   old = [{'wall_time_s': 50.0, 'finished_at': t - 1100}, {'wall_time_s': 60.0, 'finished_at': t - 1095},
          {'wall_time_s': 30.0, 'finished_at': t - 1200}, {'wall_time_s': 7.0}]
-  assert experiment._wall_time(tmp_path, old, True, now=t) == (60.0 + 30.0 + 7.0, 1)
+  assert rundir.wall_time(tmp_path, old, True, now=t) == (60.0 + 30.0 + 7.0, 1)
   for started, seconds in ((t - 1000, 150.0), (t - 500, 17.0), (t - 100, 1.0)):
     files.append_jsonl(tmp_path / 'sessions.jsonl', {'started_at': started, 'seconds': 1.0, 'pid': 1})
     files.append_jsonl(tmp_path / 'sessions.jsonl', {'started_at': started, 'seconds': seconds, 'pid': 1})
   new = [{'wall_time_s': 40.0, 'finished_at': t - 200}]   # within a recorded session: not added again
-  got, sessions = experiment._wall_time(tmp_path, old + new, True, now=t)
+  got, sessions = rundir.wall_time(tmp_path, old + new, True, now=t)
   assert got == pytest.approx(60.0 + 30.0 + 7.0 + 150.0 + 17.0 + 100.0) and sessions == 4
   (tmp_path / 'results.json').write_text(json.dumps({'wall_time_s': 123.0}))   # no 'sessions' field
-  assert experiment._wall_time(tmp_path, old, False) == (123.0, 1)
+  assert rundir.wall_time(tmp_path, old, False) == (123.0, 1)

@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 from dagmm_jax import files
 from dagmm_jax.reports import tables
+from dagmm_jax.scoring import registry
 
 
 TERMS = ('reconstruction', 'energy', 'penalty')
@@ -40,12 +41,11 @@ def save(fig: Figure, path: str | pathlib.Path, dpi: int = 150,
 
 
 def _scorers(results: dict[str, Any]) -> list[tuple[str, list[dict]]]:
-  """``[(label, per-seed metric dicts)]``: trained, then the restart rows, then untrained."""
+  """``[(label, per-seed metric dicts)]`` of the drawn scorers the runs have (registry order)."""
+  restarts = results['config'].get('restarts', 1)
   runs = sorted(results['runs'], key=lambda r: r['seed'])
-  out = [('trained' if results['config'].get('restarts', 1) == 1 else 'best of R', runs)]
-  if runs and all('ensemble' in r for r in runs):
-    out += [('ensemble', [r['ensemble'] for r in runs]), ('restart 0', [r['members'][0] for r in runs])]
-  return out + [('untrained', [r['untrained'] for r in runs])]
+  return [(registry.SCORERS[name].plot_label(restarts), rows)
+          for name, rows in registry.present(runs).items() if registry.SCORERS[name].plot_label]
 
 
 def metric_strips(results: dict[str, Any], path: pathlib.Path) -> None:

@@ -4,6 +4,7 @@ from typing import Any
 import numpy as np
 
 from dagmm_jax.core import metrics
+from dagmm_jax.scoring import registry
 
 # Zong et al. 2018, Table 2 (DAGMM, mean of 20 runs): precision, recall, F1.
 PAPER_TABLE2 = {
@@ -19,10 +20,10 @@ SPREAD = ('Mean ± std over the seeds that did not fail (sample std, ddof=1), th
 
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
-  """Mean, std and standard error (``metrics.spread``, over seeds that did not
-  fail) of every metric, the count of failed seeds and the F1 mean with them as
-  0, trained and untrained; with restarts trained to the end also the ensemble
-  and restart 0 (the plain run's initialisation) of the same run. Tables
+  """Per scorer every run has (``registry.present``: trained and untrained always;
+  the restart scorers when the members trained to the end): mean, std and
+  standard error (``metrics.spread``, over seeds that did not fail) of every
+  metric, the count of failed seeds and the F1 mean with them as 0. Tables
   recompute it from the runs, so a results.json written under an older
   convention reads in today's."""
   def stats(rows):
@@ -34,13 +35,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     # Failed seeds are never dropped silently: the F1 mean with each failed seed as 0.
     out['f1_failed_as_zero'] = float(np.mean(metrics.f1_failed_as_zero(rows))) if rows else None
     return out
-  out = {'trained': stats(runs), 'untrained': stats([r['untrained'] for r in runs])}
-  if runs and all('ensemble' in r for r in runs):
-    out['ensemble'] = stats([r['ensemble'] for r in runs])
-    out['restart0'] = stats([r['members'][0] for r in runs])
-  if runs and all('em' in r for r in runs):
-    out['em'] = stats([r['em'] for r in runs])
-  return out
+  return {name: stats(rows) for name, rows in registry.present(runs).items()}
 
 
 def _cell(stat: dict[str, float | None], se: bool = False) -> str:
@@ -53,23 +48,16 @@ def _cell(stat: dict[str, float | None], se: bool = False) -> str:
 
 
 def summary_rows(results: dict[str, Any]) -> list[str]:
-  """Markdown rows: trained, untrained baseline, and the paper (paper protocol only)."""
+  """Markdown rows: one per scorer of the runs (registry order), then the paper
+  (paper protocol only)."""
   rows = []
   restarts = results['config'].get('restarts', 1)
-  labels = [('trained', 'DAGMM-JAX, trained' if restarts == 1 else f'DAGMM-JAX, best of {restarts}'),
-            ('ensemble', f'DAGMM-JAX, {restarts}-member ensemble'),
-            ('em', f'DAGMM-JAX, best of {restarts}, EM-refit GMM'),
-            ('restart0', 'DAGMM-JAX, restart 0 alone'), ('untrained', 'untrained baseline')]
-  summary = summarize(results['runs'])
-  for key, label in labels:
-    if key not in summary:
-      continue
-    s = summary[key]
+  for key, s in summarize(results['runs']).items():
     cells = ' | '.join(_cell(s[c], se=c == 'f1') for c in metrics.NAMES)
     failed = str(s['n_failed'])
     if s['n_failed'] and s.get('f1_failed_as_zero') is not None:
       failed += f" (F1 {s['f1_failed_as_zero']:.4f} with them as 0)"
-    rows.append(f'| {label} | {cells} | {s["n"]} | {failed} |')
+    rows.append(f'| {registry.SCORERS[key].label(restarts)} | {cells} | {s["n"]} | {failed} |')
   paper = PAPER_TABLE2.get(results['dataset'])
   if paper and results['protocol'] == 'paper':
     rows.append('| paper (Zong et al. 2018, Table 2) | ' +
@@ -179,7 +167,7 @@ def scorer_decision(results: dict[str, dict], missing: int = 0) -> list[str]:
   for name, res in cells.items():
     runs = sorted(res['runs'], key=lambda r: r['seed'])
     best = metrics.f1_failed_as_zero(runs)
-    ens = metrics.f1_failed_as_zero([r['ensemble'] for r in runs])
+    ens = metrics.f1_failed_as_zero([registry.SCORERS['ensemble'].row(r) for r in runs])
     diff, se = metrics.paired(ens, best)
     means['best-of-R'].append(best.mean())
     means['ensemble'].append(ens.mean())
@@ -193,12 +181,13 @@ def scorer_decision(results: dict[str, dict], missing: int = 0) -> list[str]:
   return lines
 
 
-SCORERS = {'best-of-R': lambda run: run, 'ensemble': lambda run: run['ensemble'],
-           'EM-refit best-of-R': lambda run: run['em']}
+def _candidates() -> dict[str, Any]:
+  """``{rule name: scorer}``: the registry's candidates of the per-cell rule, in order."""
+  return {s.rule: s for s in registry.SCORERS.values() if s.rule}
 
 
 def per_cell_choice(exploration: list[dict[str, dict]]) -> dict[str, tuple[str, dict[str, float]]]:
-  """The rule of ``experiments/confirm.py``: per cell, the scorer (``SCORERS``; ties
+  """The rule of ``experiments/confirm.py``: per cell, the scorer (``_candidates``; ties
   go to the earlier one) with the highest mean F1, failed seeds as 0, over the
   seeds of every exploration result set pooled. ``exploration``: one
   ``{cell: results}`` per set; a cell counts only where every set has all three
@@ -207,10 +196,11 @@ def per_cell_choice(exploration: list[dict[str, dict]]) -> dict[str, tuple[str, 
   out = {}
   for name in sorted(names):
     runs = [r for e in exploration for r in e[name]['runs']]
-    if not all('ensemble' in r and 'em' in r for r in runs):
+    candidates = _candidates()
+    if not all(s.row(r) is not None for s in candidates.values() for r in runs):
       continue
-    means = {s: float(metrics.f1_failed_as_zero([get(r) for r in runs]).mean()) for s, get in SCORERS.items()}
-    out[name] = (max(means, key=lambda s: (means[s], -list(SCORERS).index(s))), means)
+    means = {n: float(metrics.f1_failed_as_zero([s.row(r) for r in runs]).mean()) for n, s in candidates.items()}
+    out[name] = (max(means, key=lambda n: (means[n], -list(candidates).index(n))), means)
   return out
 
 
@@ -221,10 +211,11 @@ def per_cell_lines(results: dict[str, dict], choice: dict[str, tuple[str, dict[s
   0) beside the paper's."""
   rows = []
   for name, res in results.items():
-    if name not in choice or not all('em' in r for r in res['runs']):
+    candidates = _candidates()
+    if name not in choice or not all(s.row(r) is not None for s in candidates.values() for r in res['runs']):
       continue
     scorer, means = choice[name]
-    f1 = metrics.spread(metrics.f1_failed_as_zero([SCORERS[scorer](r) for r in res['runs']]))
+    f1 = metrics.spread(metrics.f1_failed_as_zero([candidates[scorer].row(r) for r in res['runs']]))
     explored = ', '.join(f'{s} {m:.4f}' for s, m in means.items())
     paper = paper_f1.get(res['dataset'])
     rows.append(f"| {name} | {explored} | **{scorer}** | {f1['mean']:.4f} ± {f1['std']:.4f} "

@@ -67,6 +67,12 @@ STATE_SPEC = TrainState(SEEDS, SEEDS, SEEDS, P(), SEEDS, SEEDS, SEEDS)
 DATA_SPEC = TrainData(P(), SEEDS, SEEDS, SEEDS, SEEDS)
 
 
+def precision(config: ml_collections.ConfigDict):
+  """The context in which ``config`` runs: float64 on for ``config.dtype ==
+  'float64'``, off otherwise (``jax.enable_x64``; nothing global is changed)."""
+  return jax.enable_x64(config.dtype == 'float64')
+
+
 def map_seed_fields(fn: Callable[[Any], Any], state: TrainState) -> TrainState:
   """``state`` with ``fn`` applied to every field that has a leading seed axis
   (``STATE_SPEC``: all but ``epoch``)."""
