@@ -117,10 +117,10 @@ from dagmm_jax import config_check, files
 from dagmm_jax.errors import ConfigError, UserError
 from dagmm_jax.data.download import DataError
 from dagmm_jax.core import gmm, health, inference, objective, regularizers
-from dagmm_jax.training import checkpoint, train
+from dagmm_jax.training import checkpoint, progress, train
 from dagmm_jax.data.images import PIXEL_SCALES, pixel_scale, to_unit
 from dagmm_jax.data.protocols import fit_scaler
-from dagmm_jax.core.model import DAGMMNet, build_net, squared_error
+from dagmm_jax.core.model import DAGMMNet, build_net
 
 # 2: training range, feature names, sha256 digests; 1 (none of these) still loads.
 # params.msgpack may hold 'decision_scores' too (optional: readers that predate it ignore it).
@@ -235,9 +235,8 @@ def programs(net: DAGMMNet, regularizer: Callable) -> Programs:
 
   def validate(params, x, x_val, shift, scale):
     g, _ = inference.fit_on_rows(net, regularizer, params, x, everything(x), x.shape[0], shift, scale)
-    xs = inference.scaled(x_val, shift, scale)
-    out = net.apply(params, xs, train=False)   # one pass gives both the energies and the errors
-    return gmm.energy(out.z, g), squared_error(xs, out.x_hat)
+    z, errors = inference.embed_and_errors(net, params, x_val, everything(x_val), shift, scale)
+    return gmm.energy(z, g), errors
 
   def embed_errors(params, x, shift, scale):
     return inference.embed_and_errors(net, params, x, everything(x), shift, scale)
@@ -631,33 +630,27 @@ class DAGMM(sklearn.base.OutlierMixin, sklearn.base.BaseEstimator):
       done = int(state.epoch)
       if done and self.verbose:
         print(f'resuming from the checkpoint at epoch {done} in {workdir}', flush=True)
-      logged = files.read_jsonl(log_path, key=('seed', 'epoch'))
+      logged = [r for line in files.read_jsonl(log_path, key=('seed', 'epoch')) for r in progress.seed_rows(line)]
       histories = [[r for r in logged if r['epoch'] <= done and r.get('seed', seeds[0]) == s]
                    for s in seeds]
 
-    clock = train.Clock()
+    def extra(epoch, seconds, st):
+      out = {'images_per_second' if x.ndim == 4 else 'rows_per_second': n * n_seeds / seconds}
+      if val_every and (epoch % val_every == 0 or epoch == config.num_epochs):
+        e, r = zip(*(jax.device_get(self.programs.validate(_seed(st.params, i), xd, xv, shift, scale))
+                     for i in range(n_seeds)))
+        out.update(val_energy=[float(np.mean(v)) for v in e], val_reconstruction=[float(np.mean(v)) for v in r])
+      return out
 
-    def on_epoch(epoch, m, seconds, st):
-      if st is not None:   # the last epoch of a compiled block
-        clock.lap(epoch)
-      for i, s in enumerate(seeds):
-        row = {'epoch': epoch, 'seed': int(s), 'seconds_per_epoch': seconds,
-               'images_per_second' if x.ndim == 4 else 'rows_per_second': n * n_seeds / seconds,
-               'loss': float(m.loss[i]), 'reconstruction': float(m.reconstruction[i]),
-               'energy': float(m.energy[i]), 'penalty': float(m.penalty[i]),
-               'n_nonfinite': int(m.n_nonfinite[i]), 'min_eig': float(np.min(m.min_eig[i])),
-               'code_std': [float(v) for v in m.code_std[i]]}
-        if val_every and (epoch % val_every == 0 or epoch == config.num_epochs):
-          e, r = jax.device_get(self.programs.validate(_seed(st.params, i), xd, xv, shift, scale))
-          row.update(val_energy=float(np.mean(e)), val_reconstruction=float(np.mean(r)))
-        histories[i].append(row)
-        if log_path is not None:
-          files.append_jsonl(log_path, row)
-        if self.verbose and i == 0:
-          print(' '.join(_fmt(k, v) for k, v in row.items()),
-                f'({clock(config.num_epochs - epoch)})',
-                flush=True)
+    def on_line(line, time_left):
+      rows = progress.seed_rows(line)
+      for history, row in zip(histories, rows):
+        history.append(row)
+      if self.verbose:
+        print(' '.join(_fmt(k, v) for k, v in rows[0].items()), f'({time_left})', flush=True)
 
+    on_epoch = progress.epoch_logger(log_path, seeds, int(config.num_epochs), int(state.epoch),
+                                     extra=extra, on_line=on_line)
     state = train.fit(config, state, data, on_epoch=on_epoch, ckpt_mngr=mngr, report_every=val_every,
                       epoch_fn=_shared_epoch_fn)
     failed, step, cause = jax.device_get((state.failed_epoch, state.failed_step, state.failed_cause))

@@ -58,7 +58,7 @@ def _train_members(config: ml_collections.ConfigDict, data: Dataset, seeds: list
   phase = ml_collections.ConfigDict(config.to_dict())
   phase.num_epochs = select_epoch
   state = train.fit(phase, state, members.train, ckpt_mngr=m_mngr, on_epoch=epoch_logger(
-      chunk, seeds, select_epoch, workdir / 'metrics.jsonl', int(state.epoch), R))
+      workdir / 'metrics.jsonl', seeds, select_epoch, int(state.epoch), chunk=chunk, restarts=R))
   failed = distributed.gather(state.failed_step) >= 0
   energies = train_energies(score_fn, state.params, members) if R > 1 else np.zeros(len(seeds))
   choice = restarts_lib.pick(energies, failed, R)
@@ -107,7 +107,7 @@ def run_chunk(config: ml_collections.ConfigDict, data: Dataset, seeds: list[int]
 
   if int(state.epoch) < num_epochs:
     state = train.fit(config, state, evalset.train, ckpt_mngr=mngr, on_epoch=epoch_logger(
-        chunk, seeds, num_epochs, workdir / 'metrics.jsonl', int(state.epoch)))
+        workdir / 'metrics.jsonl', seeds, num_epochs, int(state.epoch), chunk=chunk))
   host.release_free_memory()
   trained, scored = score_all(config, score_fn, state.params, evalset)
   state = distributed.gather(state)
@@ -130,10 +130,9 @@ def run_and_record_chunk(config: ml_collections.ConfigDict, workdir: pathlib.Pat
   runs = run_chunk(config, data, seeds, workdir, chunk)
   peak = distributed.peak_host_memory()
   if distributed.is_writer():
-    files.write_json(rundir.chunk_path(workdir, chunk),
-                     {'seeds': seeds, 'runs': runs, 'wall_time_s': time.perf_counter() - t0,
-                      'finished_at': time.time(), 'peak_host_memory_gib': peak['total'],
-                      'peak_host_memory': peak})
+    rundir.ChunkRecord(seeds, runs, time.perf_counter() - t0, finished_at=time.time(),
+                       peak_host_memory_gib=peak['total'], peak_host_memory=peak
+                       ).write(rundir.chunk_path(workdir, chunk))
 
 
 def _check_precision(config: ml_collections.ConfigDict) -> None:
@@ -195,14 +194,14 @@ def _run(config: ml_collections.ConfigDict, workdir: pathlib.Path, processes: in
     if not distributed.is_writer():
       return {}
     records = list(rundir.chunk_records(workdir, chunks).values())
-    runs = sorted((r for rec in records for r in rec['runs']), key=lambda r: r['seed'])
+    runs = sorted((r for rec in records for r in rec.runs), key=lambda r: r['seed'])
     wall, sessions = rundir.wall_time(workdir, records, bool(pending))
     results = {'dataset': config.dataset, 'protocol': config.protocol,
                'config': config.to_dict(), 'seeds': [s for _, seeds in chunks for s in seeds],
                'wall_time_s': wall, 'sessions': sessions,   # wall time summed over the sessions
-               'peak_host_memory_gib': max([peak['total']] + [r.get('peak_host_memory_gib', 0.0) for r in records]),
+               'peak_host_memory_gib': max([peak['total']] + [r.peak_host_memory_gib or 0.0 for r in records]),
                # per chunk record: each process's peak and the launcher's (records older than this lack it)
-               'peak_host_memory': [r['peak_host_memory'] for r in records if 'peak_host_memory' in r],
+               'peak_host_memory': [r.peak_host_memory for r in records if r.peak_host_memory is not None],
                'devices': [str(d) for d in jax.devices()], 'processes': jax.process_count(),
                'runs': runs, 'summary': tables.summarize(runs)}
     files.write_json(workdir / 'results.json', results)

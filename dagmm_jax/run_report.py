@@ -114,15 +114,15 @@ def add_em_scores(workdir: str | pathlib.Path) -> dict[str, Any]:
   by_seed, loaded = {}, {}
   with train.precision(config):
     for path, record, restore in rundir.restorable_chunks(workdir, config, loaded):
-      by_seed.update((r['seed'], r) for r in record['runs'])
-      if all('em' in r for r in record['runs']):
+      by_seed.update((r['seed'], r) for r in record.runs)
+      if all('em' in r for r in record.runs):
         continue
       members, state = restore()
-      rows = registry.em_rows(config, state.params, members, record['seeds'], R,
+      rows = registry.em_rows(config, state.params, members, record.seeds, R,
                               np.asarray(state.failed_step) >= 0)
-      for run, row in zip(record['runs'], rows):
+      for run, row in zip(record.runs, rows):
         registry.SCORERS['em'].store(run, row)
-      files.write_json(path, record)
+      record.write(path)
   results['runs'] = [by_seed[r['seed']] for r in results['runs']]
   results['summary'] = tables.summarize(results['runs'])
   files.write_json(workdir / 'results.json', results)

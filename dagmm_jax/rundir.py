@@ -3,11 +3,12 @@ records (``workdir/chunks/chunk_<i>.json``), the sessions that worked on the run
 and its wall time, and the networks of finished chunks restored from their
 checkpoints."""
 import contextlib
+import dataclasses
 import json
 import pathlib
 import re
 import time
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import ml_collections
 import numpy as np
@@ -17,6 +18,35 @@ from dagmm_jax import files
 from dagmm_jax.data import Dataset, load_dataset
 from dagmm_jax.scoring.evalset import EvalSet
 from dagmm_jax.training import checkpoint, train
+
+
+CHUNK_FORMAT = 2   # format of a chunk record; 1: written before the field existed (read the same)
+
+
+@dataclasses.dataclass
+class ChunkRecord:
+  """A finished chunk (``workdir/chunks/chunk_<i>.json``): its seeds, one run row
+  per seed (``registry.score_runs``), its wall time and when it finished, and the
+  peak host memory of its processes. Records written before a field existed
+  lack it (None), and ``format`` 1."""
+  seeds: list[int]
+  runs: list[dict[str, Any]]
+  wall_time_s: float
+  finished_at: float | None = None
+  peak_host_memory_gib: float | None = None
+  peak_host_memory: dict[str, Any] | None = None
+  format: int = CHUNK_FORMAT
+
+  @classmethod
+  def read(cls, path: pathlib.Path) -> 'ChunkRecord':
+    saved = json.loads(pathlib.Path(path).read_text())
+    unknown = set(saved) - {f.name for f in dataclasses.fields(cls)}
+    if unknown:
+      raise ValueError(f'{path}: not a chunk record of format <= {CHUNK_FORMAT} (unknown fields {sorted(unknown)})')
+    return cls(**{'format': 1, **saved})
+
+  def write(self, path: pathlib.Path) -> None:
+    files.write_json(path, {k: v for k, v in dataclasses.asdict(self).items() if v is not None})
 
 
 def load_data(config: ml_collections.ConfigDict) -> Dataset:
@@ -35,9 +65,9 @@ def seed_chunks(config: ml_collections.ConfigDict) -> list[tuple[int, list[int]]
   return [(i, seeds[lo:lo + size]) for i, lo in enumerate(range(0, len(seeds), size))]
 
 
-def pending(chunks: list[tuple[int, list[int]]], done: dict[int, dict]) -> list[tuple[int, list[int]]]:
+def pending(chunks: list[tuple[int, list[int]]], done: dict[int, ChunkRecord]) -> list[tuple[int, list[int]]]:
   """The chunks whose seeds no finished chunk record covers."""
-  covered = {s for rec in done.values() for s in rec['seeds']}
+  covered = {s for rec in done.values() for s in rec.seeds}
   return [(c, s) for c, s in chunks if not set(s) <= covered]
 
 
@@ -52,14 +82,14 @@ def chunk_files(workdir: pathlib.Path) -> list[tuple[int, pathlib.Path]]:
   return sorted((int(m.group(1)), p) for p, m in found if m)
 
 
-def chunk_records(workdir: pathlib.Path, chunks: list[tuple[int, list[int]]]) -> dict[int, dict]:
+def chunk_records(workdir: pathlib.Path, chunks: list[tuple[int, list[int]]]) -> dict[int, ChunkRecord]:
   """``{chunk: record}`` of the chunks already done. A finished run whose chunks were
   cut otherwise (e.g. by an older ``--processes``) is reused as it is."""
-  records = {c: json.loads(p.read_text()) for c, p in chunk_files(workdir)}
+  records = {c: ChunkRecord.read(p) for c, p in chunk_files(workdir)}
   wanted = sorted(s for _, seeds in chunks for s in seeds)
-  if records and sorted(s for r in records.values() for s in r['seeds']) == wanted:
+  if records and sorted(s for r in records.values() for s in r.seeds) == wanted:
     return records
-  return {c: records[c] for c, seeds in chunks if c in records and records[c]['seeds'] == seeds}
+  return {c: records[c] for c, seeds in chunks if c in records and records[c].seeds == seeds}
 
 
 def session(workdir: pathlib.Path, record: bool):
@@ -67,7 +97,7 @@ def session(workdir: pathlib.Path, record: bool):
   return files.session_clock(workdir / files.SESSIONS_NAME) if record else contextlib.nullcontext()
 
 
-def wall_time(workdir: pathlib.Path, records: list[dict], ran: bool,
+def wall_time(workdir: pathlib.Path, records: list[ChunkRecord], ran: bool,
               now: float | None = None) -> tuple[float, int]:
   """``(seconds, sessions)``: the time the run took, summed over the sessions that
   worked on it (``files.session_clock`` in ``sessions.jsonl``; the latest one is
@@ -81,19 +111,19 @@ def wall_time(workdir: pathlib.Path, records: list[dict], ran: bool,
   now = time.time() if now is None else now
   sessions = files.read_sessions(workdir / files.SESSIONS_NAME)
   first = sessions[0]['started_at'] if sessions else now
-  earlier = [r for r in records if r.get('finished_at', -np.inf) <= first]
+  earlier = [r for r in records if r.finished_at is None or r.finished_at <= first]
   total = _span_union(earlier, first)
   if sessions:
     total += sum(s['seconds'] for s in sessions[:-1]) + max(0.0, now - sessions[-1]['started_at'])
   return total, max(1, len(sessions) + bool(earlier))
 
 
-def _span_union(records: list[dict], until: float) -> float:
+def _span_union(records: list[ChunkRecord], until: float) -> float:
   """Seconds covered by the chunk records' time spans up to ``until`` (parallel
   chunks overlap); a record without ``finished_at`` counts its wall time in full."""
-  spans = sorted((r['finished_at'] - r['wall_time_s'], min(r['finished_at'], until))
-                 for r in records if 'finished_at' in r)
-  total, end = sum(r['wall_time_s'] for r in records if 'finished_at' not in r), -np.inf
+  spans = sorted((r.finished_at - r.wall_time_s, min(r.finished_at, until))
+                 for r in records if r.finished_at is not None)
+  total, end = sum(r.wall_time_s for r in records if r.finished_at is None), -np.inf
   for lo, hi in spans:
     total += max(0.0, hi - max(lo, end))
     end = max(end, hi)
@@ -118,15 +148,15 @@ def restore_final(config: ml_collections.ConfigDict, data: Dataset, workdir: pat
 
 def restorable_chunks(workdir: str | pathlib.Path, config: ml_collections.ConfigDict,
                       loaded: dict | None = None
-                      ) -> Iterator[tuple[pathlib.Path, dict, Callable[[], tuple[EvalSet, train.TrainState]]]]:
+                      ) -> Iterator[tuple[pathlib.Path, ChunkRecord, Callable[[], tuple[EvalSet, train.TrainState]]]]:
   """``(record path, record, restore)`` per finished chunk of ``workdir``, in order;
   ``restore()`` gives ``restore_final`` of that chunk. The data set is loaded on the
   first ``restore()`` only, and kept in ``loaded['data']`` when a dict is given."""
   workdir, loaded = pathlib.Path(workdir), {} if loaded is None else loaded
   for chunk, path in chunk_files(workdir):
-    record = json.loads(path.read_text())
+    record = ChunkRecord.read(path)
 
-    def restore(chunk=chunk, seeds=record['seeds']):
+    def restore(chunk=chunk, seeds=record.seeds):
       loaded['data'] = loaded.get('data') or load_data(config)
       return restore_final(config, loaded['data'], workdir, chunk, seeds)
     yield path, record, restore

@@ -111,6 +111,15 @@ def read_digest(cell_dir: pathlib.Path) -> dict[str, Any]:
   return d
 
 
+def _failed_at(run: dict) -> list[int] | None:
+  """``[epoch, step]`` where a seed failed in training (``failed_at``; runs written
+  before that field: read from the failure's text), None otherwise."""
+  if 'failed_at' in run:
+    return run['failed_at']
+  m = re.search(r'epoch (\d+), step (\d+)', run.get('failure') or '')
+  return [int(m[1]), int(m[2])] if m else None
+
+
 def cell_summary(results: dict[str, Any], dig: dict[str, Any]) -> dict[str, Any]:
   """Failure rate, F1 / AUROC over seeds that did not fail, median smallest eigenvalue."""
   runs = results['runs']
@@ -120,8 +129,7 @@ def cell_summary(results: dict[str, Any], dig: dict[str, Any]) -> dict[str, Any]
   per_seed_min = _array(dig['seed_min_eig'])
   finite = per_seed_min[np.isfinite(per_seed_min)]
   last = _array(dig['seed_last_weights'])
-  failures = sorted((int(m[1]), int(m[2])) for r in runs if r['failed'] and r.get('failure')
-                    and (m := re.search(r'epoch (\d+), step (\d+)', r['failure'])))
+  failures = sorted(tuple(at) for r in runs if r['failed'] and (at := _failed_at(r)))
   return {'seeds': len(runs), 'failed': len(runs) - len(ok), 'f1': stat('f1'), 'auroc': stat('auroc'),
           'f1_failed_as_zero': float(np.mean(metrics.f1_failed_as_zero(runs))),
           'median_min_eig': float(np.median(finite)) if finite.size else None,

@@ -8,7 +8,7 @@ For each finished cell (a ``dagmm-reproduce`` / ``dagmm-table2`` workdir) it rep
   mixture weight ``phi`` of the last training batch, at the first and the last
   logged epoch;
 * from the final checkpoints: every network's test-time GMM (fitted over all its
-  training rows, as the evaluation does; ``evalset.make_score_fn``) and its
+  training rows, as the evaluation does; ``evalset.make_fit_fn``) and its
   effective number of components ``1 / sum_k phi_k^2`` (1 = one component, K =
   K equal ones): mean, min and max over the networks.
 
@@ -53,13 +53,11 @@ def test_time_weights(workdir: pathlib.Path) -> np.ndarray:
   """``[networks, K]`` mixture weights of every final network's test-time GMM."""
   results = json.loads((workdir / 'results.json').read_text())
   config = ml_collections.ConfigDict(results['config'])
-  score_fn, out = evalset.make_score_fn(config), []
+  fit_fn, out = evalset.make_fit_fn(config), []
   with experiment.precision(config):
     for _, _, restore in rundir.restorable_chunks(workdir, config):
       members, state = restore()
-      # Scored on the training rows themselves: the GMM is the same, no test row is read.
-      scored = score_fn(state.params, members.train, members.train.train_idx[:, :1])
-      out.append(np.asarray(distributed.gather(scored.gmm_params.phi)))
+      out.append(np.asarray(distributed.gather(fit_fn(state.params, members.train).phi)))
   return np.concatenate(out)
 
 

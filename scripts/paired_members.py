@@ -17,6 +17,7 @@ import pathlib
 from absl import app, flags
 
 from dagmm_jax.core import metrics
+from dagmm_jax.scoring.registry import SCORERS
 
 BEFORE = flags.DEFINE_string('before', None, 'results.json of the run before the change.')
 AFTER = flags.DEFINE_string('after', None, 'results.json of the run after it.')
@@ -47,8 +48,8 @@ def compare(before: dict, after: dict) -> str:
         f1 = lambda m: 'failed' if m['failed'] else f"{m['f1']:.4f}"
         rows.append(f"| {b['seed']} | {j} | {f1(mb)} | {f1(ma)} | {ma.get('failure') or '-'} |")
   n_members = sum(len(r['members']) for r in before['runs'])
-  faithful = lambda res: [0.0 if r['members'][0]['failed'] else r['members'][0]['f1'] for r in res['runs']]
-  ensemble = lambda res: [0.0 if r['ensemble']['failed'] else r['ensemble']['f1'] for r in res['runs']]
+  f1s = lambda name: lambda res: list(metrics.f1_failed_as_zero([SCORERS[name].row(r) for r in res['runs']]))
+  faithful, ensemble = f1s('restart0'), f1s('ensemble')
   lines = [
       f"# Member by member: {len(before['runs'])} seeds x {n_members // len(before['runs'])} restarts", '',
       f'- failed members: **{len(failed_before)} before, {len(failed_after)} after** (of {n_members})',

@@ -10,7 +10,7 @@ from dagmm_jax.core import metrics
 from dagmm_jax.data import make_split
 from dagmm_jax.estimator import DAGMM
 from dagmm_jax.inspector import score_to_csv
-from dagmm_jax.training import train
+from dagmm_jax.training import checkpoint, train
 from helpers import load_config
 
 
@@ -80,22 +80,20 @@ def test_results_files_are_complete(tmp_path):
 def test_interrupted_run_resumes_to_the_same_results(tmp_path, monkeypatch):
   uninterrupted = experiment.train_and_evaluate(_config(), str(tmp_path / 'a'))
 
-  real_fit = train.fit
+  real_save = checkpoint.save
 
-  def fit_then_crash(config, state, data, on_epoch=None, ckpt_mngr=None):
-    def crash(epoch, *args):
-      on_epoch(epoch, *args)
-      if epoch == 3:                # after the epoch-2 checkpoint, before epoch 3's
-        raise KeyboardInterrupt
-    return real_fit(config, state, data, on_epoch=crash, ckpt_mngr=ckpt_mngr)
+  def save_or_crash(mngr, step, tree):
+    if step == 3:                   # epoch 3 logged, its checkpoint not written
+      raise KeyboardInterrupt
+    real_save(mngr, step, tree)
 
-  monkeypatch.setattr(train, 'fit', fit_then_crash)
+  monkeypatch.setattr(checkpoint, 'save', save_or_crash)
   t0 = time.time()
   with pytest.raises(KeyboardInterrupt):
     experiment.train_and_evaluate(_config(), str(tmp_path / 'b'))
   crashed = time.time() - t0
   assert not (tmp_path / 'b' / 'results.json').exists()
-  monkeypatch.setattr(train, 'fit', real_fit)
+  monkeypatch.setattr(checkpoint, 'save', real_save)
   t0 = time.time()
   resumed = experiment.train_and_evaluate(_config(), str(tmp_path / 'b'))
   resumed_call = time.time() - t0

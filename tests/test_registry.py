@@ -51,3 +51,28 @@ def test_registry_order_and_the_restart_scorers_only_with_members():
   assert list(tables.summarize(runs)) == ['trained', 'untrained']   # no members: no restart scorers
   assert list(registry.SCORERS) == ['trained', 'ensemble', 'em', 'restart0', 'untrained']
   assert list(registry.present([])) == ['trained', 'untrained']
+
+
+def test_a_seed_that_failed_in_training_is_failed_with_where():
+  t = _chunk([np.array([0, 1, 0, 0]), np.array([0, 0, 1, 0])])
+  t.state = SimpleNamespace(failed_step=np.array([3, -1]), failed_epoch=np.array([1, -1]),
+                            failed_cause=np.array([0, 0]))
+  runs = registry.score_runs(t, [{}, {}])
+  assert runs[0]['failed'] and runs[0]['f1'] is None and runs[0]['failed_at'] == [2, 3]
+  assert runs[0]['failure'].endswith('at epoch 2, step 3') and runs[0]['untrained']['f1'] == 0.0
+  assert not runs[1]['failed'] and 'failed_at' not in runs[1]
+
+
+def test_every_scorer_end_to_end_on_the_mock_set_without_data_files(tmp_path, monkeypatch):
+  from dagmm_jax import experiment
+  from helpers import load_config
+  monkeypatch.delenv('DAGMM_DATA_DIR', raising=False)   # the mock set is generated, never read
+  config = load_config('thyroid', dataset='mock', num_epochs=2, num_seeds=2, restarts=2)
+  results = experiment.train_and_evaluate(config, str(tmp_path))
+  assert list(results['summary']) == list(registry.SCORERS)
+  md = (tmp_path / 'results.md').read_text()
+  for name, s in registry.SCORERS.items():
+    assert f'| {s.label(2)} |' in md
+    assert all(s.row(r) is not None and 0.0 <= (s.row(r)['auroc'] or 0.0) <= 1.0 for r in results['runs'])
+  assert results['summary']['trained']['n'] + results['summary']['trained']['n_failed'] == 2
+  assert (tmp_path / 'models' / 'seed_1').is_dir()

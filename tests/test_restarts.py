@@ -142,6 +142,6 @@ def test_add_em_scores_names_the_workdir_of_a_cell_it_cannot_score(tmp_path, thy
   # members trained to the end, but their checkpoint is gone
   (tmp_path / 'results.json').write_text(json.dumps({'config': _config(restarts=2).to_dict(), 'runs': []}))
   (tmp_path / 'chunks').mkdir()
-  (tmp_path / 'chunks' / 'chunk_0.json').write_text(json.dumps({'seeds': [0], 'runs': [{'seed': 0}]}))
+  (tmp_path / 'chunks' / 'chunk_0.json').write_text(json.dumps({'seeds': [0], 'runs': [{'seed': 0}], 'wall_time_s': 1.0}))
   with pytest.raises(ValueError, match=f'{tmp_path}: chunk 0 has no checkpoint of epoch 4'):
     run_report.add_em_scores(tmp_path)

@@ -33,14 +33,30 @@ def test_wall_time_sums_the_sessions_and_keeps_older_workdirs_readable(tmp_path)
   workdir older than that log) add the union of their spans (parallel chunks
   overlap); a rerun that ran nothing keeps the recorded figures."""
   t = time.time()
-  old = [{'wall_time_s': 50.0, 'finished_at': t - 1100}, {'wall_time_s': 60.0, 'finished_at': t - 1095},
-         {'wall_time_s': 30.0, 'finished_at': t - 1200}, {'wall_time_s': 7.0}]
+  record = lambda seconds, at=None: rundir.ChunkRecord([0], [], seconds, finished_at=at)
+  old = [record(50.0, t - 1100), record(60.0, t - 1095), record(30.0, t - 1200), record(7.0)]
   assert rundir.wall_time(tmp_path, old, True, now=t) == (60.0 + 30.0 + 7.0, 1)
   for started, seconds in ((t - 1000, 150.0), (t - 500, 17.0), (t - 100, 1.0)):
     files.append_jsonl(tmp_path / 'sessions.jsonl', {'started_at': started, 'seconds': 1.0, 'pid': 1})
     files.append_jsonl(tmp_path / 'sessions.jsonl', {'started_at': started, 'seconds': seconds, 'pid': 1})
-  new = [{'wall_time_s': 40.0, 'finished_at': t - 200}]   # within a recorded session: not added again
+  new = [record(40.0, t - 200)]   # within a recorded session: not added again
   got, sessions = rundir.wall_time(tmp_path, old + new, True, now=t)
   assert got == pytest.approx(60.0 + 30.0 + 7.0 + 150.0 + 17.0 + 100.0) and sessions == 4
   (tmp_path / 'results.json').write_text(json.dumps({'wall_time_s': 123.0}))   # no 'sessions' field
   assert rundir.wall_time(tmp_path, old, False) == (123.0, 1)
+
+
+def test_chunk_records_of_every_format_read_and_unknown_ones_are_refused(tmp_path):
+  """A record written before the format field (and before ``finished_at`` and the
+  memory fields) reads as format 1; a record written now round-trips; a file
+  with fields no format has is refused with its path."""
+  (tmp_path / 'old.json').write_text(json.dumps({'seeds': [3], 'runs': [{'seed': 3}], 'wall_time_s': 9.0}))
+  old = rundir.ChunkRecord.read(tmp_path / 'old.json')
+  assert (old.format, old.finished_at, old.seeds) == (1, None, [3])
+  now = rundir.ChunkRecord([1, 2], [{'seed': 1}, {'seed': 2}], 5.0, finished_at=7.0,
+                           peak_host_memory_gib=1.5, peak_host_memory={'total': 1.5})
+  now.write(tmp_path / 'new.json')
+  assert rundir.ChunkRecord.read(tmp_path / 'new.json') == now and now.format == rundir.CHUNK_FORMAT
+  (tmp_path / 'odd.json').write_text(json.dumps({'seeds': [], 'runs': [], 'wall_time_s': 1.0, 'x': 1}))
+  with pytest.raises(ValueError, match=r"odd.json: not a chunk record .* \['x'\]"):
+    rundir.ChunkRecord.read(tmp_path / 'odd.json')

@@ -83,4 +83,7 @@ def test_summary_counts_a_failed_seed_and_its_first_failure():
   s = study.cell_summary({'runs': runs, 'wall_time_s': 60.0}, study.digest(diag))
   assert s['failed'] == 2 and s['first_failure'] == 'epoch 5, step 9'
   assert s['f1_failed_as_zero'] == pytest.approx(0.2) and s['min_weight'] == pytest.approx(0.05)
+  # Runs written since the field exist carry the (epoch, step) as numbers; the text is not read.
+  runs[0]['failed_at'], runs[0]['failure'] = [3, 2], 'non-finite cholesky (reworded)'
+  assert study.cell_summary({'runs': runs, 'wall_time_s': 60.0}, study.digest(diag))['first_failure'] == 'epoch 3, step 2'
   assert s['effective_components'] == pytest.approx(1 / (0.75 ** 2 + 0.25 ** 2))

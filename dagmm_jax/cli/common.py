@@ -223,7 +223,7 @@ def grid_main(default_experiment: str, write: str, doc: str) -> None:
   run(main, required=['workdir'], doc=doc, default_config=experiment_file(default_experiment))
 
 
-def experiment_main(default_seeds: int, doc: str) -> None:
+def experiment_main(doc: str) -> None:
   """Parses ``--config``, ``--workdir``, ``--seeds`` and ``--processes``; runs
   ``train_and_evaluate``.
 
@@ -234,7 +234,7 @@ def experiment_main(default_seeds: int, doc: str) -> None:
                                                 lock_config=True)
   workdir = flags.DEFINE_string('workdir', None, 'Directory for checkpoints, logs and results; '
                                 'rerun with the same one to resume.')
-  seeds = flags.DEFINE_integer('seeds', default_seeds, 'Number of seeds trained together.')
+  seeds = flags.DEFINE_integer('seeds', 20, 'Number of seeds trained together (1: one run).')
   processes = flags.DEFINE_integer('processes', 1, PROCESSES_HELP)
   cluster = _cluster_flags()
 

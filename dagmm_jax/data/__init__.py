@@ -4,7 +4,8 @@ Public API::
 
   DataError                      every bad-input error (a ValueError)
   Dataset(name, x, y)            x: [N, D] float32 raw features, y: [N] int8, 1 = anomaly
-  load_dataset(name)             'kddcup99', 'kddcup99_rev', 'thyroid', 'arrhythmia'
+  load_dataset(name)             'kddcup99', 'kddcup99_rev', 'thyroid', 'arrhythmia';
+                                 'mock' (synthetic, in memory: tests and smoke runs)
   Split(train_idx, test_idx)     sorted int64 row indices
   make_split(y, protocol, seed, max_anomalies=None)   protocols 'paper', 'goad'
   Scaler(shift, scale)           x_scaled = (x - shift) / scale
@@ -37,6 +38,7 @@ from dagmm_jax.data.download import DataError, resolve_file, sha256_of
 from dagmm_jax.data.kddcup99 import (SYMBOLIC_ENCODINGS, Kddcup99Blocks, onehot_binary_symbolic,
                                      parse_kddcup)
 from dagmm_jax.data.blocks import ArrayBlockBuilder, prepare, read_blocks, tfds_dir
+from dagmm_jax.data.mock import mock_tabular
 from dagmm_jax.data.odds import OddsMat, load_mat
 from dagmm_jax.data.protocols import (
   PROTOCOLS,
@@ -85,7 +87,8 @@ _BUILDERS: dict[str, Callable[[], ArrayBlockBuilder]] = {
 _RELABELLED: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
   'kddcup99_rev': ('kddcup99', _flip),  # attacks are the anomalies
 }
-DATASETS: tuple[str, ...] = (*_BUILDERS, *_RELABELLED)
+MOCK = 'mock'   # synthetic, generated in memory (data/mock.py): for tests and smoke runs
+DATASETS: tuple[str, ...] = (*_BUILDERS, *_RELABELLED, MOCK)
 
 
 def get_builder(name: str) -> ArrayBlockBuilder:
@@ -104,8 +107,9 @@ def _read_only(array: np.ndarray) -> np.ndarray:
 def prepare_dataset(name: str) -> None:
   """Writes ``name``'s TFDS files if this machine has none yet, without reading them.
   Call it before starting processes that load the same set: two processes
-  preparing it at once race on TFDS's final rename."""
-  prepare(get_builder(name))
+  preparing it at once race on TFDS's final rename. (``mock`` has no files.)"""
+  if name != MOCK:
+    prepare(get_builder(name))
 
 
 @functools.lru_cache(maxsize=None)
@@ -125,6 +129,9 @@ def load_dataset(name: str, kdd_symbolic: str = 'strings') -> Dataset:
       raise ValueError(f'kdd_symbolic={kdd_symbolic!r} applies to the KDDCUP sets only, not {name!r}')
     data = load_dataset(name)
     return data._replace(x=_read_only(onehot_binary_symbolic(data.x)))
+  if name == MOCK:
+    x, y = mock_tabular()
+    return Dataset(name=name, x=_read_only(x), y=_read_only(y))
   if name in _RELABELLED:
     base, relabel = _RELABELLED[name]
     data = load_dataset(base)

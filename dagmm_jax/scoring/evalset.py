@@ -5,7 +5,6 @@ on its training rows only; the networks of every seed are scored in one
 program, each device scoring its own seeds.
 """
 import dataclasses
-import functools
 from typing import Any, Callable
 
 import jax
@@ -75,38 +74,51 @@ def _pad(index_arrays: list[np.ndarray]) -> np.ndarray:
   return out
 
 
-def _per_seed(score: Callable) -> Callable:
-  """``score(params, x, train_idx, n_train, test_idx, shift, scale, *extra)`` of one
-  seed -> jitted ``(params, TrainData, test_idx, *extra)`` over every seed (leading
-  axis of all but ``x``), each device scoring its own seeds."""
-  def run(params, d, test_idx, *extra):
-    in_axes = (0, None, 0, 0, 0, 0, 0) + (0,) * len(extra)
-    return jax.vmap(score, in_axes=in_axes)(params, d.x, d.train_idx, d.n_train, test_idx, d.shift,
-                                            d.scale, *extra)
+def _per_seed(fn: Callable) -> Callable:
+  """``fn(params, x, train_idx, n_train, shift, scale, *extra)`` of one seed ->
+  jitted ``(params, TrainData, *extra)`` over every seed (leading axis of all but
+  ``x``), each device scoring its own seeds."""
+  def run(params, d, *extra):
+    in_axes = (0, None, 0, 0, 0, 0) + (0,) * len(extra)
+    return jax.vmap(fn, in_axes=in_axes)(params, d.x, d.train_idx, d.n_train, d.shift, d.scale, *extra)
   compiled = {}
 
-  def call(params, d, test_idx, *extra):
-    mesh = train.seed_mesh_of(test_idx)
+  def call(params, d, *extra):
+    mesh = train.seed_mesh_of(d.train_idx)
     if (mesh, len(extra)) not in compiled:
-      specs = (train.SEEDS, train.DATA_SPEC, train.SEEDS) + (train.SEEDS,) * len(extra)
+      specs = (train.SEEDS, train.DATA_SPEC) + (train.SEEDS,) * len(extra)
       compiled[mesh, len(extra)] = jax.jit(train.per_device(run, mesh, specs, train.SEEDS))
-    return compiled[mesh, len(extra)](params, d, test_idx, *extra)
+    return compiled[mesh, len(extra)](params, d, *extra)
 
   return call
 
 
+def _net_and_regularizer(config: ml_collections.ConfigDict) -> tuple[Any, Callable]:
+  return build_net(config), regularizers.get_regularizer(config.gmm.regularizer)
+
+
+def make_fit_fn(config: ml_collections.ConfigDict) -> Callable:
+  """Jitted, seed-vmapped ``(params, TrainData) -> gmm.GMMParams``: each seed's
+  test-time mixture, fitted exactly over its training rows (``inference.fit_on_rows``)."""
+  net, reg = _net_and_regularizer(config)
+  return _per_seed(lambda params, x, train_idx, n_train, shift, scale: inference.fit_on_rows(
+      net, reg, params, x, train_idx, n_train, shift, scale)[0])
+
+
 def make_score_fn(config: ml_collections.ConfigDict) -> Callable:
   """Jitted, seed-vmapped ``(params, TrainData, test_idx) -> inference.Scored``."""
-  net, reg = build_net(config), regularizers.get_regularizer(config.gmm.regularizer)
-  return _per_seed(functools.partial(inference.fit_and_score, net, reg))
+  net, reg = _net_and_regularizer(config)
+  return _per_seed(lambda params, x, train_idx, n_train, shift, scale, test_idx: inference.fit_and_score(
+      net, reg, params, x, train_idx, n_train, test_idx, shift, scale))
 
 
 def make_em_score_fn(config: ml_collections.ConfigDict) -> Callable:
   """Jitted, seed-vmapped ``(params, TrainData, test_idx, keys) -> (inference.Scored,
   mean training energy)`` with the mixture refitted by EM (``core/em.py``)."""
-  net, reg = build_net(config), regularizers.get_regularizer(config.gmm.regularizer)
-  return _per_seed(functools.partial(inference.em_fit_and_score, net, reg,
-                                     n_components=int(config.model.n_mixtures)))
+  net, reg = _net_and_regularizer(config)
+  return _per_seed(lambda params, x, train_idx, n_train, shift, scale, test_idx, key: inference.em_fit_and_score(
+      net, reg, params, x, train_idx, n_train, test_idx, shift, scale, key,
+      n_components=int(config.model.n_mixtures)))
 
 
 def seed_metrics(config: ml_collections.ConfigDict, labels: np.ndarray,

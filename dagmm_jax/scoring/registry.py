@@ -24,6 +24,14 @@ from dagmm_jax.scoring.evalset import EvalSet
 from dagmm_jax.training import distributed, restarts, sharding, train
 
 Row = dict[str, Any]
+"""A scorer's row of one seed (a results.json run, or its ``ensemble``, ``em``,
+``untrained`` field, or one of its ``members``): ``precision``, ``recall``,
+``f1``, ``auroc``, ``auprc``, ``threshold`` (None each when it failed),
+``failed``, ``failure`` (why, or None), then the scorer's own fields
+(``n_members``; ``restart``, ``member_train_energy``, ``member_f1``;
+``failed_at`` [epoch, step] of a seed that failed in training). A run also has
+``seed``, ``n_train``, ``n_test`` and, with restarts, ``restart`` and
+``member_train_energy`` of its selection."""
 
 
 def metric_row(found: dict[str, float] | None, reason: str | None, **extra: Any) -> Row:
@@ -39,6 +47,14 @@ def failure(state: train.TrainState, i: int) -> str | None:
     return None
   return (f'non-finite {objective.nonfinite_name(state.failed_cause[i])} at epoch '
           f'{state.failed_epoch[i] + 1}, step {state.failed_step[i]}')
+
+
+def failed_at(state: train.TrainState, i: int) -> dict[str, list[int]]:
+  """``{'failed_at': [epoch, step]}`` (epoch from 1) where member ``i`` failed in
+  training; ``{}`` if it did not."""
+  if state.failed_step[i] < 0:
+    return {}
+  return {'failed_at': [int(state.failed_epoch[i]) + 1, int(state.failed_step[i])]}
 
 
 @dataclasses.dataclass
@@ -76,8 +92,8 @@ class Trained:
 
 
 def _trained(t: Trained) -> list[Row]:
-  return [metric_row(None, why) if (why := failure(t.state, i)) else metric_row(*t.trained[i])
-          for i in range(len(t.seeds))]
+  return [metric_row(None, why, **failed_at(t.state, i)) if (why := failure(t.state, i))
+          else metric_row(*t.trained[i]) for i in range(len(t.seeds))]
 
 
 def _untrained(t: Trained) -> list[Row]:
