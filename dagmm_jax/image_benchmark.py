@@ -28,6 +28,7 @@ from dagmm_jax.core import metrics, yardsticks
 from dagmm_jax.data import mnist, synthetic_images
 from dagmm_jax.inspector import Inspector, standardised_mean
 from dagmm_jax.reports.inspection import flat_pixels
+from dagmm_jax.scoring import registry
 from dagmm_jax.training import pinning
 
 
@@ -205,12 +206,8 @@ def summary(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     if not rs:
       rows[row] = {'splits': 0, 'failed': failed, 'seconds': float(sum(r['seconds'] for r in every))}
       continue
-    auroc = lambda k: np.array([r['scores'][k]['auroc'] for r in rs])
     members = [k for k in rs[0]['scores'] if k.startswith('member_')]
-    scorers = {'DAGMM (one model)': auroc('member_0'),
-               'members (mean)': np.mean([auroc(k) for k in members], axis=0),
-               'ensemble': auroc('ensemble')}
-    scorers.update({y.name: auroc(y.name) for y in yardsticks.YARDSTICKS})
+    scorers = {name: np.array([auroc(r) for r in rs]) for name, auroc in registry.IMAGE_SCORERS.items()}
     groups_of = [[k for k in r['scores'] if k == 'ensemble' or k.startswith('ensemble_')] for r in rs]
     if all(len(g) > 1 for g in groups_of):   # disjoint ensembles per split: std over seeds, per split
       spread = [metrics.spread([r['scores'][k]['auroc'] for k in g])['std'] for r, g in zip(rs, groups_of)]
@@ -245,7 +242,7 @@ def digit_mean_spread(records: list[dict[str, Any]]) -> tuple[float, float]:
 def table(records: list[dict[str, Any]], config: ml_collections.ConfigDict) -> str:
   """``benchmark.md``: one row per task (MNIST: per digit and their mean)."""
   rows = summary(records)
-  names = ['DAGMM (one model)', 'members (mean)', 'ensemble'] + [y.name for y in yardsticks.YARDSTICKS]
+  names = list(registry.IMAGE_SCORERS)
   fmt = lambda m, s: f'{m:.4f} ± {s:.4f}' if np.isfinite(s) else f'{m:.4f}'
   head = ('| row | ' + ' | '.join(names) + ' | collapsed members | failed cells | minutes |\n|'
           + '---|' * (len(names) + 4))

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from dagmm_jax.core import metrics, objective
+from dagmm_jax.core import metrics, objective, yardsticks
 from dagmm_jax.scoring import evalset as evalset_lib
 from dagmm_jax.scoring.evalset import EvalSet
 from dagmm_jax.training import distributed, restarts, sharding, train
@@ -225,3 +225,26 @@ def score_runs(t: Trained, extra: list[Row]) -> list[Row]:
       for run, value in zip(runs, values):
         s.store(run, value)
   return runs
+
+
+# -- the image benchmark's scorers (``image_benchmark.py``): one AUROC per cell ------------
+
+ImageCell = dict[str, Any]
+
+
+def _member_mean(cell: ImageCell) -> float:
+  return float(np.mean([v['auroc'] for k, v in cell['scores'].items() if k.startswith('member_')]))
+
+
+def _cell_auroc(name: str) -> Callable[[ImageCell], float]:
+  return lambda cell: cell['scores'][name]['auroc']
+
+
+IMAGE_SCORERS: dict[str, Callable[[ImageCell], float]] = {
+    'DAGMM (one model)': _cell_auroc('member_0'),   # member 0 alone
+    'members (mean)': _member_mean,                 # each member alone, averaged
+    'ensemble': _cell_auroc('ensemble'),            # the members' standardised energies averaged
+    **{y.name: _cell_auroc(y.name) for y in yardsticks.YARDSTICKS},   # fitted on the same images
+}
+"""The AUROC of an image benchmark cell (a split of one task) per scorer, in table
+order; ``image_benchmark.summary`` and its table iterate it."""
