@@ -1,4 +1,4 @@
-"""train_and_evaluate end to end on a real (small) data set: results files and resume."""
+"""train_and_evaluate end to end: results files on a real (small) data set, resume on the mock one."""
 import json
 import time
 
@@ -18,12 +18,12 @@ def _config(**kw):
   return load_config('thyroid', **{**dict(num_epochs=4, num_seeds=2, checkpoint_every=1), **kw})
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def _needs_thyroid(data_file):
   data_file('thyroid.mat')
 
 
-def test_results_files_are_complete(tmp_path):
+def test_results_files_are_complete(tmp_path, _needs_thyroid):
   results = experiment.train_and_evaluate(_config(), str(tmp_path))
   on_disk = json.loads((tmp_path / 'results.json').read_text())
   assert on_disk['dataset'] == 'thyroid' and on_disk['protocol'] == 'paper'
@@ -78,7 +78,8 @@ def test_results_files_are_complete(tmp_path):
 
 
 def test_interrupted_run_resumes_to_the_same_results(tmp_path, monkeypatch):
-  uninterrupted = experiment.train_and_evaluate(_config(), str(tmp_path / 'a'))
+  mock = lambda: _config(dataset='mock')   # generated rows: runs with no data file
+  uninterrupted = experiment.train_and_evaluate(mock(), str(tmp_path / 'a'))
 
   real_save = checkpoint.save
 
@@ -90,12 +91,12 @@ def test_interrupted_run_resumes_to_the_same_results(tmp_path, monkeypatch):
   monkeypatch.setattr(checkpoint, 'save', save_or_crash)
   t0 = time.time()
   with pytest.raises(KeyboardInterrupt):
-    experiment.train_and_evaluate(_config(), str(tmp_path / 'b'))
+    experiment.train_and_evaluate(mock(), str(tmp_path / 'b'))
   crashed = time.time() - t0
   assert not (tmp_path / 'b' / 'results.json').exists()
   monkeypatch.setattr(checkpoint, 'save', real_save)
   t0 = time.time()
-  resumed = experiment.train_and_evaluate(_config(), str(tmp_path / 'b'))
+  resumed = experiment.train_and_evaluate(mock(), str(tmp_path / 'b'))
   resumed_call = time.time() - t0
   assert resumed['runs'] == uninterrupted['runs']
   # The run's wall time is both sessions' (it once was the resumed session's alone).
@@ -107,5 +108,5 @@ def test_interrupted_run_resumes_to_the_same_results(tmp_path, monkeypatch):
 
   # A finished workdir is reused, not retrained.
   monkeypatch.setattr(train, 'fit', lambda *a, **k: pytest.fail('retrained a finished chunk'))
-  again = experiment.train_and_evaluate(_config(), str(tmp_path / 'b'))
+  again = experiment.train_and_evaluate(mock(), str(tmp_path / 'b'))
   assert again['runs'] == resumed['runs']

@@ -15,16 +15,15 @@ from helpers import load_config
 
 
 def _config(**kw):
-  return load_config('thyroid', **{**dict(num_epochs=4, num_seeds=1, checkpoint_every=2), **kw})
+  return load_config('thyroid', **{**dict(dataset='mock', num_epochs=4, num_seeds=1, checkpoint_every=2), **kw})
 
 
 @pytest.fixture
-def thyroid(data_file):
-  data_file('thyroid.mat')
-  return load_dataset('thyroid')
+def data():
+  return load_dataset('mock')   # Thyroid's network (6 features); generated, no file needed
 
 
-def test_one_restart_with_a_selection_epoch_is_the_plain_run(tmp_path, thyroid):
+def test_one_restart_with_a_selection_epoch_is_the_plain_run(tmp_path, data):
   plain = experiment.train_and_evaluate(_config(), str(tmp_path / 'plain'))
   split = experiment.train_and_evaluate(_config(restarts=1, select_epoch=2), str(tmp_path / 'split'))
   assert split['runs'] == plain['runs']                      # every metric, bit for bit
@@ -32,25 +31,25 @@ def test_one_restart_with_a_selection_epoch_is_the_plain_run(tmp_path, thyroid):
   assert [(r['epoch'], r['loss']) for r in read('split')] == [(r['epoch'], r['loss']) for r in read('plain')]
 
 
-def test_selection_keeps_the_lowest_training_energy_and_reads_no_test_row(tmp_path, thyroid):
+def test_selection_keeps_the_lowest_training_energy_and_reads_no_test_row(tmp_path, data):
   config = _config(restarts=3, select_epoch=2, num_seeds=1)
-  runs = experiment.run_chunk(config, thyroid, [0], tmp_path / 'a', 0)
+  runs = experiment.run_chunk(config, data, [0], tmp_path / 'a', 0)
   selection = json.loads((tmp_path / 'a' / 'chunks' / 'chunk_0_selection.json').read_text())
   energies = selection['train_energy'][0]
   assert len(energies) == 3 and len(set(energies)) == 3      # three different members
   assert runs[0]['restart'] == selection['restart'][0] == int(np.argmin(energies))
   # Test rows scaled 1000x and their labels flipped: the same selection.
-  test = make_split(thyroid.y, 'paper', 0).test_idx
-  x, y = np.array(thyroid.x), np.array(thyroid.y)
+  test = make_split(data.y, 'paper', 0).test_idx
+  x, y = np.array(data.x), np.array(data.y)
   x[test] *= 1000.0
   y[test] = 1 - y[test]
-  poisoned = Dataset('thyroid', x, y)
+  poisoned = Dataset('mock', x, y)
   experiment.run_chunk(config, poisoned, [0], tmp_path / 'b', 0)
   again = json.loads((tmp_path / 'b' / 'chunks' / 'chunk_0_selection.json').read_text())
   assert again == selection
 
 
-def test_members_to_the_end_score_an_ensemble_and_an_em_refit_best_of_r(tmp_path, thyroid):
+def test_members_to_the_end_score_an_ensemble_and_an_em_refit_best_of_r(tmp_path, data):
   config = _config(restarts=2)
   results = experiment.train_and_evaluate(config, str(tmp_path / 'a'))
   for run in results['runs']:
@@ -91,11 +90,11 @@ def test_members_to_the_end_score_an_ensemble_and_an_em_refit_best_of_r(tmp_path
   assert [r['em'] for r in added['runs']] == [r['em'] for r in results['runs']]
   assert added['summary'] == results['summary']
   # Test rows scaled 1000x and their labels flipped: the same EM training energies and pick.
-  test = make_split(thyroid.y, 'paper', 0).test_idx
-  x, y = np.array(thyroid.x), np.array(thyroid.y)
+  test = make_split(data.y, 'paper', 0).test_idx
+  x, y = np.array(data.x), np.array(data.y)
   x[test] *= 1000.0
   y[test] = 1 - y[test]
-  poisoned = experiment.run_chunk(config, Dataset('thyroid', x, y), [0], tmp_path / 'b', 0)[0]['em']
+  poisoned = experiment.run_chunk(config, Dataset('mock', x, y), [0], tmp_path / 'b', 0)[0]['em']
   assert poisoned['member_train_energy'] == results['runs'][0]['em']['member_train_energy']
   assert poisoned['restart'] == results['runs'][0]['em']['restart']
 
@@ -135,7 +134,7 @@ def test_per_cell_choice_pools_the_exploration_sets_and_counts_failures_as_zero(
              for l in lines)
 
 
-def test_add_em_scores_names_the_workdir_of_a_cell_it_cannot_score(tmp_path, thyroid):
+def test_add_em_scores_names_the_workdir_of_a_cell_it_cannot_score(tmp_path, data):
   (tmp_path / 'results.json').write_text(json.dumps({'config': _config(restarts=1).to_dict(), 'runs': []}))
   with pytest.raises(ValueError, match=f'{tmp_path}.*restarts > 1.*restarts=1'):
     run_report.add_em_scores(tmp_path)
