@@ -62,8 +62,7 @@ class Trained:
   """What a chunk's scorers see. ``state``: the seeds' final networks (host-side);
   ``trained``/``untrained``: ``evalset.seed_metrics`` of the final networks and of
   those at initialisation, per seed. With R > 1 members trained to the end,
-  ``members`` (per member, seed-major), their device-side ``member_state`` and
-  the restart ``choice`` of each seed."""
+  ``members`` (per member, seed-major) and their device-side ``member_state``."""
   config: ml_collections.ConfigDict
   seeds: list[int]
   evalset: EvalSet
@@ -73,7 +72,6 @@ class Trained:
   untrained: list[tuple[dict | None, str | None]]
   members: EvalSet | None = None
   member_state: train.TrainState | None = None
-  choice: np.ndarray | None = None
 
   @property
   def restarts(self) -> int:
