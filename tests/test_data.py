@@ -18,7 +18,7 @@ import scipy.io
 
 from conftest import real_data_file
 from dagmm_jax import grid, host
-from dagmm_jax.experiment import EvalSet, seed_scaler, seed_split
+from dagmm_jax.scoring.evalset import EvalSet, seed_scaler, seed_split
 from dagmm_jax.data import (
   DataError,
   Dataset,
@@ -546,8 +546,8 @@ def test_the_experiment_scales_with_training_rows_only(load, experiment):
   config = grid.load_experiment(experiment)
   data = load(config.dataset)
   seeds = [0, 1]
-  scalers = lambda d: (np.asarray(EvalSet(config, d, seeds).train.shift),
-                       np.asarray(EvalSet(config, d, seeds).train.scale))
+  scalers = lambda d: (np.asarray(EvalSet.build(config, d, seeds).train.shift),
+                       np.asarray(EvalSet.build(config, d, seeds).train.scale))
   shift, scale = scalers(data)
   splits = [seed_split(config, data.y, s) for s in seeds]
   test_only = np.setdiff1d(np.concatenate([sp.test_idx for sp in splits]),
