@@ -143,8 +143,8 @@ def cell_summary(results: dict[str, Any], dig: dict[str, Any]) -> dict[str, Any]
 
 
 def study_markdown(summaries: dict[str, dict[str, Any]], configs: dict[str, Any],
-                   quick: bool, pictures: list[str], missing: list[str] = ()) -> str:
-  """``study.md``: one row per cell, then the plots."""
+                   quick: bool, pictures: list[str], missing: list[str] = (), rule: list[str] = ()) -> str:
+  """``study.md``: one row per cell, the cells not run, the ``rule`` lines, then the plots."""
   fmt = lambda s: 'n/a' if s is None else f'{s[0]:.4f} ± {s[1]:.4f}'
   lines = ['# The GMM singularity study', '',
            *(['**Quick smoke run (few seeds, 1/100 of the epochs): not a result.**', ''] if quick else []),
@@ -170,7 +170,7 @@ def study_markdown(summaries: dict[str, dict[str, Any]], configs: dict[str, Any]
                  f"{fmt(s['auroc'])} | {num(s['median_min_eig'], '.2e')} | {num(s['min_weight'], '.2e')} | "
                  f"{num(s['effective_components'], '.2f')} | {s['first_failure'] or '-'} | "
                  f"{s['cholesky_failures']} | {s['nonfinite_energies']} | {s['wall_time_s'] / 60:.1f} min |")
-  lines += tables.not_run_lines(list(missing))
+  lines += tables.not_run_lines(list(missing)) + list(rule)
   lines += ['', *[f'![{p}]({p})' for p in pictures]]
   return '\n'.join(lines) + '\n'
 
@@ -216,6 +216,33 @@ def plot_dataset(dataset: str, dtype: str, digests: dict[str, dict[str, Any]],
   return names
 
 
+DEFAULT = 'jitter(eps=1e-6)'   # the rule's last tie-break: the original implementations' choice
+
+
+def rule_lines(study: ml_collections.ConfigDict, summaries: dict[str, dict[str, Any]]) -> list[str]:
+  """The rule of ``experiments/singularity.py`` on the finished float32 cells:
+  per regularizer the failed trainings summed over the study's datasets and the
+  F1 (failed seeds as 0) averaged over them, then the regularizer it picks
+  (fewest failed; then the highest mean F1; then ``DEFAULT``), or why not yet."""
+  names = {spec: [cell_name(e, spec, 'float32') for e in study.experiments] for spec in study.regularizers}
+  lines = ['', '## The default regularizer (the rule in `experiments/singularity.py`)', '',
+           f'Float32 cells, {len(study.experiments)} datasets ({", ".join(study.experiments)}).', '',
+           '| regularizer | cells finished | failed trainings | mean F1 (failed as 0) |', '|---|---|---|---|']
+  score = {}
+  for spec, cells_of in names.items():
+    done = [summaries[n] for n in cells_of if n in summaries]
+    failed = sum(s['failed'] for s in done)
+    f1 = float(np.mean([s['f1_failed_as_zero'] for s in done])) if done else float('nan')
+    complete = len(done) == len(cells_of)
+    lines.append(f"| `{spec}` | {len(done)}/{len(cells_of)} | {failed} | {f'{f1:.4f}' if complete else '-'} |")
+    if complete:
+      score[spec] = (failed, -f1, spec != DEFAULT)
+  missing = len(names) - len(score)
+  verdict = (f'**{min(score, key=score.get)}**' if not missing else
+             f'not decided: {missing} regularizer(s) lack a finished float32 cell on some dataset')
+  return lines + ['', f'Chosen: {verdict}.']
+
+
 def write_study(study: ml_collections.ConfigDict, workdir: str | pathlib.Path,
                 quick: bool = False, report_only: bool = False, processes: int = 1) -> str:
   """Runs (or resumes) every cell, then writes ``study.md`` and the plots; returns
@@ -235,7 +262,8 @@ def write_study(study: ml_collections.ConfigDict, workdir: str | pathlib.Path,
                if (name := cell_name(experiment, spec, dtype)) in digests}
       if group:
         pictures += plot_dataset(grid.load_experiment(experiment).dataset, dtype, group, workdir)
+  rule = rule_lines(study, summaries) if not quick and 'float32' in study.dtypes else []
   text = study_markdown(summaries, {n: r['config'] for n, r in results.items()}, quick, pictures,
-                        missing)
+                        missing, rule)
   files.write_text(workdir / 'study.md', text)
   return text

@@ -87,3 +87,21 @@ def test_summary_counts_a_failed_seed_and_its_first_failure():
   runs[0]['failed_at'], runs[0]['failure'] = [3, 2], 'non-finite cholesky (reworded)'
   assert study.cell_summary({'runs': runs, 'wall_time_s': 60.0}, study.digest(diag))['first_failure'] == 'epoch 3, step 2'
   assert s['effective_components'] == pytest.approx(1 / (0.75 ** 2 + 0.25 ** 2))
+
+
+def test_the_rule_picks_fewest_failed_then_f1_then_jitter_and_waits_for_every_cell():
+  import ml_collections
+  study_config = ml_collections.ConfigDict({'experiments': ('thyroid', 'kdd'), 'dtypes': ('float32',),
+                                            'regularizers': ('none', 'jitter(eps=1e-6)', 'oas')})
+  def summaries(values):   # {spec: [(failed, f1 failed as 0) per experiment]}
+    return {study.cell_name(e, spec, 'float32'): {'failed': f, 'f1_failed_as_zero': f1}
+            for spec, per in values.items() for e, (f, f1) in zip(study_config.experiments, per)}
+  verdict = lambda values: study.rule_lines(study_config, summaries(values))[-1]
+  assert verdict({'none': [(0, 0.5), (0, 0.9)], 'jitter(eps=1e-6)': [(1, 0.9), (0, 0.9)],
+                  'oas': [(0, 0.6), (0, 0.7)]}) == 'Chosen: **none**.'          # fewer failed beats F1
+  assert verdict({'none': [(0, 0.5), (0, 0.9)], 'jitter(eps=1e-6)': [(0, 0.6), (0, 0.9)],
+                  'oas': [(0, 0.6), (0, 0.7)]}) == 'Chosen: **jitter(eps=1e-6)**.'
+  assert verdict({'none': [(0, 0.6), (0, 0.9)], 'jitter(eps=1e-6)': [(0, 0.6), (0, 0.9)],
+                  'oas': [(0, 0.6), (0, 0.9)]}) == 'Chosen: **jitter(eps=1e-6)**.'  # a tie: jitter
+  assert 'not decided: 1 regularizer' in verdict({'none': [(0, 0.5), (0, 0.9)], 'jitter(eps=1e-6)': [(0, 0.6), (0, 0.9)],
+                                                 'oas': [(0, 0.99)]})
