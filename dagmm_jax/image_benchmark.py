@@ -186,6 +186,11 @@ def report(workdir: str | pathlib.Path) -> str:
   return md
 
 
+def _ensemble_keys(record: dict[str, Any]) -> list[str]:
+  """A cell's ensemble scorers: ``ensemble`` and, with disjoint ensembles, ``ensemble_<g>``."""
+  return [k for k in record['scores'] if k == 'ensemble' or k.startswith('ensemble_')]
+
+
 def collapsed_members(record: dict[str, Any]) -> int:
   """Members of a cell with a collapsed code in any region (0 for a failed cell)."""
   if 'failed' in record:
@@ -208,7 +213,7 @@ def summary(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
       continue
     members = [k for k in rs[0]['scores'] if k.startswith('member_')]
     scorers = {name: np.array([auroc(r) for r in rs]) for name, auroc in registry.IMAGE_SCORERS.items()}
-    groups_of = [[k for k in r['scores'] if k == 'ensemble' or k.startswith('ensemble_')] for r in rs]
+    groups_of = [_ensemble_keys(r) for r in rs]
     if all(len(g) > 1 for g in groups_of):   # disjoint ensembles per split: std over seeds, per split
       spread = [metrics.spread([r['scores'][k]['auroc'] for k in g])['std'] for r, g in zip(rs, groups_of)]
       extra = {'seed_spread': (float(np.mean(spread)), float(np.max(spread)), len(groups_of[0]))}
@@ -234,7 +239,7 @@ def digit_mean_spread(records: list[dict[str, Any]]) -> tuple[float, float]:
   for rs in by_split.values():
     if any('failed' in r for r in rs):
       continue
-    keys = [k for k in rs[0]['scores'] if k == 'ensemble' or k.startswith('ensemble_')]
+    keys = _ensemble_keys(rs[0])
     spreads.append(metrics.spread([np.mean([r['scores'][k]['auroc'] for r in rs]) for k in keys])['std'])
   return float(np.mean(spreads)), float(np.max(spreads))
 

@@ -186,6 +186,11 @@ def _candidates() -> dict[str, Any]:
   return {s.rule: s for s in registry.SCORERS.values() if s.rule}
 
 
+def _every_candidate_scored(runs: list[dict], candidates: dict[str, Any]) -> bool:
+  """Whether every run has a row of every candidate (cells made before one existed do not)."""
+  return all(s.row(r) is not None for s in candidates.values() for r in runs)
+
+
 def per_cell_choice(exploration: list[dict[str, dict]]) -> dict[str, tuple[str, dict[str, float]]]:
   """The rule of ``experiments/confirm.py``: per cell, the scorer (``_candidates``; ties
   go to the earlier one) with the highest mean F1, failed seeds as 0, over the
@@ -193,11 +198,10 @@ def per_cell_choice(exploration: list[dict[str, dict]]) -> dict[str, tuple[str, 
   ``{cell: results}`` per set; a cell counts only where every set has all three
   scorers. Returns ``{cell: (scorer, {scorer: pooled mean})}``."""
   names = set.intersection(*(set(e) for e in exploration)) if exploration else set()
-  out = {}
+  candidates, out = _candidates(), {}
   for name in sorted(names):
     runs = [r for e in exploration for r in e[name]['runs']]
-    candidates = _candidates()
-    if not all(s.row(r) is not None for s in candidates.values() for r in runs):
+    if not _every_candidate_scored(runs, candidates):
       continue
     means = {n: float(metrics.f1_failed_as_zero([s.row(r) for r in runs]).mean()) for n, s in candidates.items()}
     out[name] = (max(means, key=lambda n: (means[n], -list(candidates).index(n))), means)
@@ -209,10 +213,9 @@ def per_cell_lines(results: dict[str, dict], choice: dict[str, tuple[str, dict[s
   """Markdown: per finished cell, the scorer ``per_cell_choice`` picked on the
   exploration seeds and its F1 here (mean ± std, standard error, failed seeds as
   0) beside the paper's."""
-  rows = []
+  candidates, rows = _candidates(), []
   for name, res in results.items():
-    candidates = _candidates()
-    if name not in choice or not all(s.row(r) is not None for s in candidates.values() for r in res['runs']):
+    if name not in choice or not _every_candidate_scored(res['runs'], candidates):
       continue
     scorer, means = choice[name]
     f1 = metrics.spread(metrics.f1_failed_as_zero([candidates[scorer].row(r) for r in res['runs']]))
